@@ -1,0 +1,399 @@
+"""Lua health customizations with Argo CD's script API, run in a sandboxed, bounded Lua state (lupa).
+
+Users already hold Argo CD health scripts (`resource.customizations.health.<group_kind>` in argocd-cm, or
+`<group>/<kind>/health.lua` files); WaveCD runs them unchanged: the global `obj` holds the live object
+as a Lua table (lists 1-indexed), and the script returns a table with `status` and an optional `message`.
+
+Where scripts come from, and how a rule is chosen for an object's group and kind:
+
+* `LuaHealthRules.from_directory(root)`: files `<root>/<group>/<kind>/health.lua`. The core group (``)
+  is the folder `core` (no API group can be named so: CRD groups contain a dot). A folder named `_`
+  matches any group, or any kind.
+* `LuaHealthRules.from_mapping({"group/Kind": script})`: keys `cert-manager.io/Certificate`, `core/Pod`
+  (or `/Pod`, or just `Pod`) for the core group; Argo CD's argocd-cm spelling `cert-manager.io_Certificate`
+  is accepted too. A part `_` or `*` matches anything; a part holding `*` is a glob (`*.crossplane.io`).
+* An exact group/kind wins over a wildcard kind, which wins over a wildcard group, which wins over both.
+
+The sandbox: scripts see only `obj` and the safe parts of the base library (no os, io, require, load,
+dofile, loadfile, debug, package, collectgarbage, coroutine, string.dump; library tables are read-only;
+`__gc` metatables are refused). Each script is compiled once (text mode only: no bytecode) and cached;
+each run gets fresh globals, so Argo CD scripts that assign globals (`hs = {}`) do not leak into the
+next run. A run is bounded in CPU time (an instruction-count hook that a script's own pcall cannot
+swallow) and the Lua state in memory (lupa's `max_memory`). Any failure - syntax error, runtime error,
+timeout, memory, a result that is not `{status=<code>}` - is Unknown health with a message saying why.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import lupa.lua54 as lupa
+
+from shared.health.errors import HealthRuleError
+from shared.health.status import HealthStatus, HealthStatusCode
+
+CORE_GROUP_DIR = "core"
+WILDCARDS = frozenset({"_", "*"})
+SCRIPT_FILE = "health.lua"
+SHIPPED_RULES_DIR = Path(__file__).with_name("lua")
+
+DEFAULT_TIMEOUT_SECONDS = 0.5
+DEFAULT_MAX_MEMORY = 64 * 1024 * 1024
+_HOOK_INSTRUCTIONS = 1000
+
+_STATUS_BY_NAME = {code.value: code for code in HealthStatusCode}
+
+# Trusted bootstrap, run once per Lua state. It returns (compile, run); scripts never see this code's
+# locals (debug, load, os.clock), only the SAFE table through their fresh per-run environment.
+_BOOTSTRAP = r"""
+local load, pcall, xpcall, error, type, tostring, pairs = load, pcall, xpcall, error, type, tostring, pairs
+local rawget, setmetatable, getmetatable = rawget, setmetatable, getmetatable
+local sethook, setupvalue, clock = debug.sethook, debug.setupvalue, os.clock
+
+local TIMEOUT = setmetatable({}, {__metatable = false})
+
+-- Strings index the real string library through their metatable: hide it and drop string.dump.
+string.dump = nil
+getmetatable("").__metatable = false
+
+local function readonly(lib, name)
+  local copy = {}
+  for key, value in pairs(lib) do copy[key] = value end
+  return setmetatable({}, {
+    __index = copy,
+    __newindex = function() error("attempt to modify read-only library '" .. name .. "'", 2) end,
+    __metatable = false,
+  })
+end
+
+-- A script's pcall must not swallow the timeout: re-raise it past every protected call.
+local function pass_timeout(ok, ...)
+  if not ok and (...) == TIMEOUT then error(TIMEOUT, 0) end
+  return ok, ...
+end
+local function safe_pcall(f, ...) return pass_timeout(pcall(f, ...)) end
+local function safe_xpcall(f, handler, ...)
+  return pass_timeout(xpcall(f, function(e)
+    if e == TIMEOUT then return TIMEOUT end
+    return handler(e)
+  end, ...))
+end
+local function safe_setmetatable(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("__gc metamethods are not allowed in health scripts", 2)
+  end
+  return setmetatable(t, mt)
+end
+
+local SAFE = {
+  assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
+  pcall = safe_pcall, xpcall = safe_xpcall, select = select, tonumber = tonumber,
+  tostring = tostring, type = type, rawequal = rawequal, rawget = rawget, rawlen = rawlen,
+  setmetatable = safe_setmetatable, getmetatable = getmetatable, unpack = table.unpack,
+  string = readonly(string, "string"), table = readonly(table, "table"),
+  math = readonly(math, "math"), utf8 = readonly(utf8, "utf8"), _VERSION = _VERSION,
+}
+local ENV_MT = {__index = SAFE, __metatable = false}
+
+local function compile(text, name)
+  return load(text, "=" .. name, "t", {})
+end
+
+local function evaluate(fn, obj)
+  setupvalue(fn, 1, setmetatable({obj = obj}, ENV_MT))
+  local result = fn()
+  if type(result) ~= "table" then return "badresult", type(result) end
+  local status, message = result.status, result.message
+  if type(status) ~= "string" then return "badstatus", tostring(status) end
+  if message ~= nil and type(message) ~= "string" then message = tostring(message) end
+  return "ok", status, message
+end
+
+local function run(fn, obj, budget)
+  local deadline = clock() + budget
+  sethook(function() if clock() > deadline then error(TIMEOUT, 0) end end, "", HOOK_INSTRUCTIONS)
+  local ok, kind, a, b = pcall(evaluate, fn, obj)
+  if not ok then
+    if kind == TIMEOUT then sethook(); return "timeout" end
+    local converted, text = pcall(tostring, kind)
+    sethook()
+    if not converted or type(text) ~= "string" then text = "error object is not a string" end
+    return "error", text
+  end
+  sethook()
+  return kind, a, b
+end
+
+return compile, run
+""".replace("HOOK_INSTRUCTIONS", str(_HOOK_INSTRUCTIONS))
+
+
+def _deny_attribute(obj: object, name: object, is_setting: bool) -> str:
+    raise AttributeError("Python attributes are not accessible from health scripts")
+
+
+class _LuaEngine:
+    """One sandboxed Lua state with its compiled-script cache; evaluations are serialized by a lock."""
+
+    def __init__(self, max_memory: int = DEFAULT_MAX_MEMORY) -> None:
+        self.max_memory = max_memory
+        self.pid = os.getpid()
+        self._lock = threading.Lock()
+        self._runtime = lupa.LuaRuntime(
+            register_eval=False,
+            register_builtins=False,
+            attribute_filter=_deny_attribute,
+            max_memory=max_memory,
+        )
+        self._compile, self._run = self._runtime.execute(_BOOTSTRAP)
+        self._compiled: dict[tuple[str, str], tuple[Any, str | None]] = {}
+
+    def compiled(self, name: str, text: str) -> tuple[Any, str | None]:
+        """(function, None) or (None, syntax error message); compiled once per (name, text)."""
+        key = (name, text)
+        cached = self._compiled.get(key)
+        if cached is None:
+            with self._lock:
+                result = self._compile(text, name)
+            fn, error = result if isinstance(result, tuple) else (result, None)
+            cached = (fn, None) if fn is not None else (None, str(error))
+            self._compiled[key] = cached
+        return cached
+
+    def run(self, name: str, text: str, obj: Mapping[str, Any], timeout: float) -> HealthStatus:
+        fn, error = self.compiled(name, text)
+        if fn is None:
+            return HealthStatus(HealthStatusCode.UNKNOWN, f"health script syntax error: {error}")
+        with self._lock:
+            try:
+                table = self._to_lua(obj)
+                outcome = self._run(fn, table, timeout)
+            except lupa.LuaMemoryError:
+                return self._memory_exceeded()
+            except (lupa.LuaError, OverflowError) as exc:
+                return HealthStatus(HealthStatusCode.UNKNOWN, f"health script failed: {exc}")
+        kind = outcome[0] if isinstance(outcome, tuple) else outcome
+        if kind == "ok":
+            _, status, message = outcome
+            code = _STATUS_BY_NAME.get(status)
+            if code is None:
+                return HealthStatus(
+                    HealthStatusCode.UNKNOWN,
+                    f"health script returned invalid status {status!r}; "
+                    f"expected one of {', '.join(_STATUS_BY_NAME)}",
+                )
+            return HealthStatus(code, message or "")
+        if kind == "timeout":
+            return HealthStatus(HealthStatusCode.UNKNOWN, f"health script timed out after {timeout:g}s")
+        if kind == "error":
+            text_error = outcome[1]
+            if text_error == "not enough memory":
+                return self._memory_exceeded()
+            return HealthStatus(HealthStatusCode.UNKNOWN, f"health script error: {text_error}")
+        if kind == "badresult":
+            return HealthStatus(
+                HealthStatusCode.UNKNOWN,
+                f"health script must return a table with a status, got {outcome[1]}",
+            )
+        return HealthStatus(
+            HealthStatusCode.UNKNOWN, f"health script returned a status that is not a string: {outcome[1]}"
+        )
+
+    def _memory_exceeded(self) -> HealthStatus:
+        return HealthStatus(
+            HealthStatusCode.UNKNOWN,
+            f"health script exceeded the memory limit of {self.max_memory // (1024 * 1024)} MiB",
+        )
+
+    def _to_lua(self, value: Any) -> Any:
+        """JSON-like Python data as Lua values: dicts and lists become tables (lists 1-indexed)."""
+        if isinstance(value, Mapping):
+            return self._runtime.table_from({str(k): self._to_lua(v) for k, v in value.items()})
+        if isinstance(value, list | tuple):
+            return self._runtime.table_from([self._to_lua(item) for item in value])
+        if value is None or isinstance(value, str | bool | float):
+            return value
+        if isinstance(value, int):
+            return value if lupa.LUA_MININTEGER <= value <= lupa.LUA_MAXINTEGER else float(value)
+        if isinstance(value, datetime | date):
+            # YAML parses unquoted timestamps; the API server would have sent RFC 3339 text.
+            text = value.isoformat()
+            return text.replace("+00:00", "Z") if isinstance(value, datetime) else text
+        return str(value)
+
+
+_ENGINE: _LuaEngine | None = None
+_ENGINE_LOCK = threading.Lock()
+
+
+def _engine() -> _LuaEngine:
+    """The process's Lua engine, created on first use and again in a forked child (prefork workers)."""
+    global _ENGINE
+    engine = _ENGINE
+    if engine is None or engine.pid != os.getpid():
+        with _ENGINE_LOCK:
+            if _ENGINE is None or _ENGINE.pid != os.getpid():
+                _ENGINE = _LuaEngine()
+            engine = _ENGINE
+    return engine
+
+
+@dataclass(frozen=True, slots=True)
+class LuaScript:
+    """One health script: the group/kind pattern it covers, where it came from, and its text."""
+
+    group: str
+    kind: str
+    origin: str
+    text: str
+
+    @property
+    def is_exact(self) -> bool:
+        return not (_is_pattern(self.group) or _is_pattern(self.kind))
+
+
+def _is_pattern(part: str) -> bool:
+    return part in WILDCARDS or "*" in part
+
+
+def _part_matches(pattern: str, value: str) -> bool:
+    if pattern in WILDCARDS:
+        return True
+    if "*" in pattern:
+        return fnmatch.fnmatchcase(value, pattern)
+    return pattern == value
+
+
+def _specificity(script: LuaScript) -> int:
+    """0 = exact group + pattern kind, 1 = pattern group + exact kind, 2 = both patterns."""
+    if not _is_pattern(script.group):
+        return 0
+    return 1 if not _is_pattern(script.kind) else 2
+
+
+def parse_rule_key(key: str) -> tuple[str, str]:
+    """A settings key -> (group, kind); the core group is "". Raises HealthRuleError when unusable."""
+    if not isinstance(key, str) or not key.strip():
+        raise HealthRuleError(f"health customization key {key!r} is empty; expected 'group/Kind'")
+    text = key.strip()
+    if "/" in text:
+        group, sep, kind = text.partition("/")
+        if "/" in kind:
+            raise HealthRuleError(
+                f"health customization key {key!r} has more than one '/'; expected 'group/Kind'"
+            )
+    elif "_" in text.strip("_"):
+        group, _, kind = text.rpartition("_")  # argocd-cm spelling: cert-manager.io_Certificate
+    else:
+        group, kind = "", text
+    if not kind:
+        raise HealthRuleError(f"health customization key {key!r} names no kind; expected 'group/Kind'")
+    if group == CORE_GROUP_DIR:
+        group = ""
+    return group, kind
+
+
+class LuaHealthRules:
+    """A set of Lua health scripts by group/kind; load once per worker process and reuse."""
+
+    def __init__(
+        self, scripts: list[LuaScript] | None = None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS
+    ) -> None:
+        self.timeout = timeout
+        self._exact: dict[tuple[str, str], LuaScript] = {}
+        patterns: dict[tuple[str, str], LuaScript] = {}
+        for script in scripts or []:
+            target = self._exact if script.is_exact else patterns
+            target[(script.group, script.kind)] = script  # a later script for the same key wins
+        self._patterns = sorted(patterns.values(), key=_specificity)
+        self._resolved: dict[tuple[str, str], LuaScript | None] = {}
+
+    # --- loading -------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_directory(cls, path: str | Path) -> LuaHealthRules:
+        """Scripts from `<path>/<group>/<kind>/health.lua` (group `core` = the core group, `_` = any)."""
+        root = Path(path)
+        if not root.is_dir():
+            raise HealthRuleError(
+                f"health customization directory {str(root)!r} does not exist or is not a directory"
+            )
+        scripts: list[LuaScript] = []
+        try:
+            for group_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+                group = "" if group_dir.name == CORE_GROUP_DIR else group_dir.name
+                for kind_dir in sorted(p for p in group_dir.iterdir() if p.is_dir()):
+                    file = kind_dir / SCRIPT_FILE
+                    if file.is_file():
+                        scripts.append(LuaScript(group, kind_dir.name, str(file.relative_to(root)),
+                                                 file.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise HealthRuleError(f"cannot read health customizations under {str(root)!r}: {exc}") from exc
+        return cls(scripts)
+
+    @classmethod
+    def from_mapping(cls, scripts: Mapping[str, str]) -> LuaHealthRules:
+        """Scripts from settings, {"group/Kind": Lua text}: argocd-cm's resource.customizations.health.*"""
+        if not isinstance(scripts, Mapping):
+            raise HealthRuleError(f"health customizations must be a mapping of 'group/Kind' to Lua text, "
+                                  f"got {type(scripts).__name__}")
+        loaded: list[LuaScript] = []
+        for key, text in scripts.items():
+            group, kind = parse_rule_key(key)
+            if not isinstance(text, str):
+                raise HealthRuleError(
+                    f"health customization {key!r} must be Lua text, got {type(text).__name__}"
+                )
+            loaded.append(LuaScript(group, kind, f"settings:{key}", text))
+        return cls(loaded)
+
+    def merged(self, other: LuaHealthRules) -> LuaHealthRules:
+        """These rules overlaid with `other`'s: for the same group/kind pattern, `other` wins."""
+        return LuaHealthRules(self.scripts() + other.scripts(), timeout=other.timeout)
+
+    # --- lookup and evaluation -----------------------------------------------------------------------
+
+    def scripts(self) -> list[LuaScript]:
+        return list(self._exact.values()) + list(self._patterns)
+
+    def __len__(self) -> int:
+        return len(self._exact) + len(self._patterns)
+
+    def script_for(self, group: str, kind: str) -> LuaScript | None:
+        """The script that covers group/kind (most specific first), or None."""
+        key = (group, kind)
+        try:
+            return self._resolved[key]
+        except KeyError:
+            pass
+        found = self._exact.get(key)
+        if found is None:
+            found = next((s for s in self._patterns if _part_matches(s.group, group)
+                          and _part_matches(s.kind, kind)), None)
+        self._resolved[key] = found
+        return found
+
+    def covers(self, group: str, kind: str) -> bool:
+        return self.script_for(group, kind) is not None
+
+    def evaluate(self, obj: Mapping[str, Any], group: str, kind: str) -> HealthStatus | None:
+        """The script's verdict on `obj`, or None when no script covers group/kind."""
+        script = self.script_for(group, kind)
+        if script is None:
+            return None
+        return _engine().run(f"{script.group or CORE_GROUP_DIR}/{script.kind}/{SCRIPT_FILE}", script.text,
+                             obj, self.timeout)
+
+
+@functools.cache
+def default_lua_rules() -> LuaHealthRules:
+    """WaveCD's shipped rules (shared/health/lua/), loaded once per process."""
+    return LuaHealthRules.from_directory(SHIPPED_RULES_DIR)

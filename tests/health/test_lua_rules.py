@@ -1,0 +1,201 @@
+"""Loading and running Lua health customizations: layout, keys, precedence, caching, isolation."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from shared.health import (
+    HealthRuleError,
+    HealthStatusCode,
+    InvalidObjectError,
+    LuaHealthRules,
+    assess,
+    default_lua_rules,
+    parse_rule_key,
+)
+from shared.health import lua as lua_module
+
+WIDGET = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "shop"}}
+CORE_POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "status": {"phase": "Pending"}}
+
+
+def _write(root: Path, group: str, kind: str, text: str) -> None:
+    folder = root / group / kind
+    folder.mkdir(parents=True)
+    (folder / "health.lua").write_text(text, encoding="utf-8")
+
+
+def test_from_directory_layout(tmp_path: Path) -> None:
+    _write(tmp_path, "example.com", "Widget", 'return { status = "Degraded", message = "from file" }')
+    _write(tmp_path, "core", "Pod", 'return { status = "Suspended", message = "core pod" }')
+    _write(tmp_path, "_", "Gadget", 'return { status = "Healthy", message = "any group" }')
+    (tmp_path / "example.com" / "Empty").mkdir()  # a kind folder without health.lua is ignored
+    rules = LuaHealthRules.from_directory(tmp_path)
+    assert len(rules) == 3
+    assert assess(WIDGET, rules).message == "from file"
+    assert assess(CORE_POD, rules).status is HealthStatusCode.SUSPENDED
+    gadget = {**WIDGET, "apiVersion": "other.io/v2", "kind": "Gadget"}
+    assert assess(gadget, rules).message == "any group"
+
+
+def test_from_directory_rejects_a_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(HealthRuleError, match="does not exist or is not a directory"):
+        LuaHealthRules.from_directory(tmp_path / "nope")
+
+
+def test_from_directory_rejects_undecodable_script(tmp_path: Path) -> None:
+    folder = tmp_path / "example.com" / "Widget"
+    folder.mkdir(parents=True)
+    (folder / "health.lua").write_bytes(b"\xff\xfe return")
+    with pytest.raises(HealthRuleError, match="cannot read health customizations"):
+        LuaHealthRules.from_directory(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("cert-manager.io/Certificate", ("cert-manager.io", "Certificate")),
+        ("cert-manager.io_Certificate", ("cert-manager.io", "Certificate")),
+        ("core/Pod", ("", "Pod")),
+        ("/Pod", ("", "Pod")),
+        ("Pod", ("", "Pod")),
+        ("_/_", ("_", "_")),
+        ("*.crossplane.io/*", ("*.crossplane.io", "*")),
+    ],
+)
+def test_parse_rule_key(key: str, expected: tuple[str, str]) -> None:
+    assert parse_rule_key(key) == expected
+
+
+@pytest.mark.parametrize(("key", "fragment"), [("", "is empty"), ("a/b/c", "more than one '/'"),
+                                               ("apps/", "names no kind")])
+def test_parse_rule_key_rejects_bad_keys(key: str, fragment: str) -> None:
+    with pytest.raises(HealthRuleError, match=fragment):
+        parse_rule_key(key)
+
+
+def test_from_mapping_rejects_non_text_script() -> None:
+    with pytest.raises(HealthRuleError, match="must be Lua text, got int"):
+        LuaHealthRules.from_mapping({"apps/Deployment": 3})  # type: ignore[dict-item]
+
+
+def test_merged_other_wins() -> None:
+    base = LuaHealthRules.from_mapping({
+        "example.com/Widget": 'return { status = "Healthy", message = "base" }',
+        "example.com/Gadget": 'return { status = "Healthy", message = "gadget" }',
+    })
+    top_script = 'return { status = "Degraded", message = "top" }'
+    top = LuaHealthRules.from_mapping({"example.com/Widget": top_script})
+    merged = base.merged(top)
+    assert assess(WIDGET, merged).message == "top"
+    assert assess({**WIDGET, "kind": "Gadget"}, merged).message == "gadget"
+    assert assess(WIDGET, base).message == "base"  # merging leaves the originals alone
+
+
+def test_each_run_gets_fresh_globals() -> None:
+    rules = LuaHealthRules.from_mapping(
+        {"example.com/Widget": 'n = (n or 0) + 1\nreturn { status = "Healthy", message = tostring(n) }'}
+    )
+    assert [assess(WIDGET, rules).message for _ in range(3)] == ["1", "1", "1"]
+
+
+def test_script_is_compiled_once() -> None:
+    text = 'return { status = "Healthy", message = "compiled once" }'
+    rules_a = LuaHealthRules.from_mapping({"example.com/Widget": text})
+    rules_b = LuaHealthRules.from_mapping({"example.com/Widget": text})
+    engine = lua_module._engine()
+    assess(WIDGET, rules_a)
+    first = engine.compiled("example.com/Widget/health.lua", text)[0]
+    assess(WIDGET, rules_b)
+    assert engine.compiled("example.com/Widget/health.lua", text)[0] is first
+
+
+def test_engine_recovers_after_a_timeout() -> None:
+    rules = LuaHealthRules.from_mapping({
+        "example.com/Widget": "while true do end",
+        "example.com/Counter": (
+            'local n = 0\nfor i = 1, 2000000 do n = n + 1 end\n'
+            'return { status = "Healthy", message = tostring(n) }'
+        ),
+    })
+    assert assess(WIDGET, rules).status is HealthStatusCode.UNKNOWN
+    assert assess({**WIDGET, "kind": "Counter"}, rules).message == "2000000"
+
+
+def test_non_json_values_reach_lua_as_text() -> None:
+    obj = {**WIDGET, "metadata": {"name": "w", "creationTimestamp": datetime(2024, 5, 1, 10, 0, tzinfo=UTC)}}
+    script = (
+        "local t = obj.metadata.creationTimestamp\n"
+        'return { status = "Healthy", message = type(t) .. " " .. t }'
+    )
+    rules = LuaHealthRules.from_mapping({"example.com/Widget": script})
+    assert assess(obj, rules).message == "string 2024-05-01T10:00:00Z"
+
+
+def test_non_string_message_is_converted() -> None:
+    rules = LuaHealthRules.from_mapping({"example.com/Widget": 'return { status = "Healthy", message = 42 }'})
+    assert assess(WIDGET, rules).message == "42"
+
+
+def test_concurrent_threads_share_the_engine_safely() -> None:
+    rules = LuaHealthRules.from_mapping(
+        {"example.com/Widget": 'return { status = "Healthy", message = obj.metadata.name }'}
+    )
+    results: list[str] = []
+
+    def work(index: int) -> None:
+        for _ in range(50):
+            obj = {**WIDGET, "metadata": {"name": f"w{index}"}}
+            results.append(assess(obj, rules).message == f"w{index}")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [True] * 200
+
+
+def _assess_in_child(queue: multiprocessing.Queue) -> None:
+    script = 'return { status = "Suspended", message = "child" }'
+    rules = LuaHealthRules.from_mapping({"example.com/Widget": script})
+    result = assess(WIDGET, rules)
+    queue.put((result.status.value, result.message))
+
+
+def test_forked_worker_gets_its_own_engine() -> None:
+    assess(WIDGET, LuaHealthRules.from_mapping({"example.com/Widget": 'return { status = "Healthy" }'}))
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_assess_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=30)
+    assert queue.get(timeout=5) == ("Suspended", "child")
+
+
+def test_default_rules_are_shipped_and_cached() -> None:
+    rules = default_lua_rules()
+    assert rules is default_lua_rules()
+    for group, kind in [("postgresql.cnpg.io", "Cluster"), ("external-secrets.io", "ExternalSecret"),
+                        ("external-secrets.io", "SecretStore"), ("external-secrets.io", "ClusterSecretStore"),
+                        ("cert-manager.io", "Certificate")]:
+        assert rules.covers(group, kind), f"{group}/{kind}"
+    assert not rules.covers("apps", "Deployment")
+
+
+@pytest.mark.parametrize(
+    ("obj", "fragment"),
+    [
+        ("not an object", "expected a Kubernetes object"),
+        ({"apiVersion": "v1"}, "without a kind"),
+        ({"kind": "Pod"}, "Pod without an apiVersion"),
+    ],
+)
+def test_invalid_objects_raise_a_typed_error(obj: object, fragment: str) -> None:
+    with pytest.raises(InvalidObjectError, match=fragment):
+        assess(obj)  # type: ignore[arg-type]
