@@ -1,0 +1,1 @@
+"""Tests of sync planning: hooks, sync options, kind order and the ordered plan, driven by testdata files."""
