@@ -17,6 +17,22 @@ import redis
 
 from shared.app_lock import LockToken, lock_key
 
+_TRANSITION = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+local raw = redis.call('HGET', KEYS[2], 'operation')
+if not raw then
+  return -1
+end
+local op = cjson.decode(raw)
+if op['id'] ~= ARGV[3] or tostring(op['progress']['seq']) ~= ARGV[4] then
+  return -1
+end
+redis.call('HSET', KEYS[2], 'operation', ARGV[5], 'fence', ARGV[2])
+return 1
+"""
+
 _FENCED_SET = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
@@ -52,6 +68,7 @@ class AppStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
         self._fenced_set = client.register_script(_FENCED_SET)
+        self._transition = client.register_script(_TRANSITION)
 
     # -- the app index (Applications as last read from the cluster) -------------------------------
     def put_app(self, name: str, obj: dict[str, Any]) -> bool:
@@ -108,6 +125,20 @@ class AppStore:
                               args=[token.value, token.fence, field, _json(doc)])
         if not ok:
             raise StaleWriterError(f"app {token.app}: lock token {token.fence} no longer owns the lock")
+
+    def transition(self, token: LockToken, op: dict[str, Any], expected_seq: int) -> bool:
+        """Store `op` only if the stored operation is still the same one at `expected_seq`.
+
+        This is the compare-and-set that keeps an operation chain single: of two deliveries of one
+        task, only the first moves the chain on; the second finds the sequence number changed and
+        stops. StaleWriterError when the token lost the lock; False when the chain moved on.
+        """
+        result = int(self._transition(keys=[lock_key(token.app), state_key(token.app)],
+                                      args=[token.value, token.fence, op["id"], str(expected_seq),
+                                            _json(op)]))
+        if result == 0:
+            raise StaleWriterError(f"app {token.app}: lock token {token.fence} no longer owns the lock")
+        return result == 1
 
     def write_unfenced(self, app: str, field: str, doc: dict[str, Any]) -> None:
         """Seed a field outside any operation (rebuilding Redis from the cluster)."""

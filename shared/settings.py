@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from shared.models import ResourceIgnoreDifferences
 
 
 def _default_home() -> Path:
@@ -63,6 +67,9 @@ class Settings(BaseSettings):
     app_namespace: str = "argocd"
     tracking_method: str = "annotation"  # annotation | label | annotation+label
     lua_health_dir: Path | None = None
+    # Argo CD's `resource.customizations.ignoreDifferences.all` etc.: a JSON list of
+    # {group, kind, name, namespace, jsonPointers, jqPathExpressions, managedFieldsManagers}.
+    ignore_differences: list[dict[str, Any]] = Field(default_factory=list)
 
     # HTTP front door.
     api_token: SecretStr | None = None
@@ -85,6 +92,11 @@ class Settings(BaseSettings):
     @property
     def resolved_git_cache_dir(self) -> Path:
         return self.git_cache_dir or (self.home / "git")
+
+    def global_ignore_differences(self) -> list[ResourceIgnoreDifferences]:
+        from shared.models import ResourceIgnoreDifferences  # models import settings-free code only
+
+        return [ResourceIgnoreDifferences.model_validate(item) for item in self.ignore_differences]
 
     @property
     def app_api(self) -> str:

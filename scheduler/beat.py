@@ -1,0 +1,21 @@
+"""The beat process: one short, idempotent tick every few seconds (`celery -A scheduler.beat beat`).
+
+Beat only sends `wavecd.tick`; a worker does the tick's work (listing Applications, popping due apps
+from a Redis sorted set), so beat itself stays trivial and holds no state worth losing. Two beats by
+mistake would only duplicate ticks, which a short Redis lock in the tick makes harmless.
+"""
+
+from __future__ import annotations
+
+from shared.settings import get_settings
+from workers.celery_app import app
+
+app.conf.beat_schedule = {
+    "wavecd-tick": {
+        "task": "wavecd.tick",
+        "schedule": get_settings().beat_tick,
+        "options": {"expires": max(1.0, get_settings().beat_tick * 2)},
+    },
+}
+
+__all__ = ["app"]

@@ -1,0 +1,138 @@
+"""The beat tick's work: mirror Applications from the cluster into Redis and find what is due.
+
+One LIST of Applications per tick keeps the index current, so new or changed Applications are picked
+up within one tick. Due times live in a Redis sorted set (period plus jitter), so finding the due apps
+costs one range query however many apps exist. The tick also repairs what a crash can leave behind:
+an operation whose lock expired, or a refresh marked pending with nobody left to run it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from shared.app_lock import lock_key
+from shared.coalesce import pending_key, queued_key
+from shared.models import Application
+from shared.repo_url import normalize_repo_url
+from shared.resources import RESOURCES_FINALIZER
+
+if TYPE_CHECKING:
+    from shared.services import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TickResult:
+    fetch: dict[str, list[str]] = field(default_factory=dict)   # repo URL -> due apps
+    refresh: list[str] = field(default_factory=list)             # apps to refresh directly
+    finalize: list[str] = field(default_factory=list)            # apps being deleted with the finalizer
+    removed: list[str] = field(default_factory=list)
+    listed: bool = True
+
+
+def next_due(svc: Services, now: float) -> float:
+    return now + svc.settings.reconcile_period + random.random() * svc.settings.reconcile_jitter
+
+
+def spec_hash(doc: dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(doc.get("spec", {}), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def has_resources_finalizer(obj: dict[str, Any]) -> bool:
+    return any(f == RESOURCES_FINALIZER or f.startswith(RESOURCES_FINALIZER + "/")
+               for f in (obj.get("metadata") or {}).get("finalizers") or [])
+
+
+def _seed_status(svc: Services, name: str, obj: dict[str, Any]) -> None:
+    """After Redis lost its data, status and history come back from the Application's status."""
+    status = dict(obj.get("status") or {})
+    if not status:
+        return
+    inventory = []
+    for res in status.get("resources") or []:
+        group, version = res.get("group", ""), res.get("version", "v1")
+        inventory.append({"apiVersion": f"{group}/{version}" if group else version, "group": group,
+                          "kind": res.get("kind", ""), "namespace": res.get("namespace", ""),
+                          "name": res.get("name", "")})
+    status["inventory"] = inventory
+    svc.store.write_unfenced(name, "status", status)
+
+
+def tick(svc: Services, now: float) -> TickResult:
+    settings = svc.settings
+    store = svc.store
+    result = TickResult()
+    cluster = svc.clusters.default()
+    objects = cluster.list_applications(settings.app_api_group, settings.app_api_version,
+                                        settings.app_namespace)
+    seen: set[str] = set()
+    for obj in objects:
+        name = str((obj.get("metadata") or {}).get("name", ""))
+        if not name:
+            continue
+        seen.add(name)
+        changed = store.put_app(name, obj)
+        if not store.has_state(name):
+            _seed_status(svc, name, obj)
+        if (obj.get("metadata") or {}).get("deletionTimestamp"):
+            if has_resources_finalizer(obj):
+                result.finalize.append(name)
+            continue
+        if changed:
+            store.schedule(name, now)
+        else:
+            store.schedule_if_absent(name, next_due(svc, now))
+    for name in set(store.app_names()) - seen:
+        store.remove_app(name)
+        result.removed.append(name)
+
+    due = store.pop_due(now, {n: next_due(svc, now) for n in store.app_names()})
+    for name in due:
+        doc = store.get_app(name)
+        if doc is None:
+            continue
+        try:
+            app = Application.parse(doc)
+            url = app.spec.primary_source.repo_url
+        except Exception:  # noqa: BLE001 - an invalid spec is reported by its own refresh
+            result.refresh.append(name)
+            continue
+        result.fetch.setdefault(url, []).append(name)
+
+    # Repairs: an operation whose chain died, or a pending refresh nobody will run.
+    names = store.app_names()
+    if names:
+        pipe = svc.redis.pipeline()
+        for name in names:
+            pipe.exists(lock_key(name))
+            pipe.exists(pending_key(name))
+            pipe.exists(queued_key(name))
+        flags = pipe.execute()
+        running = set(store.running())
+        for i, name in enumerate(names):
+            locked, pending, queued = flags[3 * i:3 * i + 3]
+            if locked or queued:
+                continue
+            if name in running or pending:
+                result.refresh.append(name)
+    return result
+
+
+def apps_for_repo(svc: Services, repo_url: str) -> list[tuple[str, Application]]:
+    key = normalize_repo_url(repo_url)
+    found = []
+    for name, doc in svc.store.all_apps().items():
+        try:
+            app = Application.parse(doc)
+        except Exception:  # noqa: BLE001
+            continue
+        if any(normalize_repo_url(s.repo_url) == key for s in ([app.spec.source] if app.spec.source
+                                                               else app.spec.sources or [])):
+            found.append((name, app))
+    return found

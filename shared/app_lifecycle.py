@@ -1,0 +1,109 @@
+"""Creating and deleting Applications, and the cascade of Argo CD's resources finalizer.
+
+An Application deleted with `resources-finalizer.argocd.argoproj.io` first deletes what it deployed
+(foreground, or background with the `/background` suffix), and only then lets Kubernetes remove it;
+without the finalizer its resources stay. The cascade runs under the app's lock like any operation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from shared.app_lock import LockToken
+from shared.errors import WaveCDError
+from shared.models import Application
+from shared.resources import RESOURCES_FINALIZER, ResourceKey, tracking_app_of
+
+if TYPE_CHECKING:
+    from shared.services import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FinalizeOutcome:
+    summary: str
+    done: bool
+    retry_in: float = 0.0
+
+
+def _our_finalizer(finalizers: list[str]) -> str | None:
+    for item in finalizers:
+        if item == RESOURCES_FINALIZER or item.startswith(RESOURCES_FINALIZER + "/"):
+            return item
+    return None
+
+
+def finalize_app(svc: Services, token: LockToken) -> FinalizeOutcome:
+    """Delete an app's tracked resources, then drop the finalizer. Re-entrant: call until done."""
+    name = token.app
+    doc = svc.store.get_app(name)
+    if doc is None:
+        return FinalizeOutcome("app already gone", True)
+    finalizers = list((doc.get("metadata") or {}).get("finalizers") or [])
+    finalizer = _our_finalizer(finalizers)
+    if finalizer is None:
+        return FinalizeOutcome("no resources finalizer", True)
+    propagation = "Background" if finalizer.endswith("/background") else "Foreground"
+    app = Application.parse(doc)
+    cluster = svc.clusters.for_destination(app.spec.destination)
+    inventory = (svc.store.status(name).get("inventory") or [])
+    remaining = []
+    for entry in inventory:
+        key = ResourceKey.from_dict(entry)
+        live = cluster.get(key, api_version=entry["apiVersion"], fresh=True)
+        if live is None or tracking_app_of(live) not in (name, None):
+            continue
+        remaining.append(str(key))
+        if not (live.get("metadata") or {}).get("deletionTimestamp"):
+            cluster.delete(entry["apiVersion"], key, propagation=propagation)
+    if remaining:
+        return FinalizeOutcome(f"waiting for {len(remaining)} resources to be deleted: "
+                               + ", ".join(remaining[:5]), False, 1.0)
+    settings = svc.settings
+    control = svc.clusters.default()
+    control.patch_application(settings.app_api_group, settings.app_api_version, settings.app_namespace, name,
+                              {"metadata": {"finalizers": [f for f in finalizers if f != finalizer]}})
+    svc.store.remove_app(name)
+    return FinalizeOutcome(f"deleted {len(inventory)} resources and removed the finalizer", True)
+
+
+def stash_manifest(svc: Services, obj: dict[str, Any]) -> str:
+    """Keep an Application body in Redis for a worker, so task arguments carry only its key."""
+    key = f"wavecd:stash:{secrets.token_hex(8)}"
+    svc.redis.set(key, json.dumps(obj), ex=600)
+    return key
+
+
+def create_app(svc: Services, stash_key: str) -> str:
+    raw = svc.redis.getdel(stash_key)
+    if raw is None:
+        raise WaveCDError("the Application to create expired before a worker took it")
+    obj = json.loads(raw)
+    app = Application.parse(obj)
+    settings = svc.settings
+    obj.setdefault("apiVersion", settings.app_api)
+    obj.setdefault("kind", "Application")
+    obj["metadata"]["namespace"] = settings.app_namespace
+    svc.clusters.default().create_application(settings.app_api_group, settings.app_api_version,
+                                              settings.app_namespace, obj)
+    svc.store.put_app(app.name, obj)
+    return app.name
+
+
+def delete_app(svc: Services, name: str, cascade: bool) -> str:
+    settings = svc.settings
+    control = svc.clusters.default()
+    if cascade:
+        doc = svc.store.get_app(name) or {}
+        finalizers = list((doc.get("metadata") or {}).get("finalizers") or [])
+        if _our_finalizer(finalizers) is None:
+            control.patch_application(settings.app_api_group, settings.app_api_version,
+                                      settings.app_namespace, name,
+                                      {"metadata": {"finalizers": [*finalizers, RESOURCES_FINALIZER]}})
+    control.delete_application(settings.app_api_group, settings.app_api_version, settings.app_namespace, name)
+    return name

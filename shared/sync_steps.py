@@ -1,0 +1,490 @@
+"""The two verbs of a running operation: apply one step, then check that step's health.
+
+Each call is re-entrant in the way gitops-engine's `Sync()` is: it reads the operation's recorded
+progress and the live state, does at most one step's worth of work, records what it did with a
+compare-and-set on the progress sequence number, and names its successor. A redelivered task either
+redoes an idempotent step (server-side apply, create-if-absent) or finds the chain has moved on and
+stops. Nothing here sleeps: waiting is a successor with a countdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from shared import hooks
+from shared.app_lock import LockToken
+from shared.app_store import StaleWriterError
+from shared.desired_state import load_desired
+from shared.errors import WaveCDError
+from shared.health import HealthStatusCode, assess
+from shared.models import Application, parse_duration
+from shared.operation import (
+    FAILED,
+    FINAL_PHASES,
+    STAGE_APPLY,
+    STAGE_WAIT,
+    SUCCEEDED,
+    may_retry,
+    now_iso,
+    public_view,
+    record_result,
+    retry_delay,
+)
+from shared.reconcile import StepCall, publish_status
+from shared.resources import WAVE_TIMEOUT_ANNOTATION, ResourceKey, annotation
+
+if TYPE_CHECKING:
+    from shared.cluster import Cluster
+    from shared.desired_state import DesiredState
+    from shared.services import Services
+
+log = logging.getLogger(__name__)
+
+TERMINATED_MESSAGE = "Operation terminated"
+
+
+@dataclass
+class StepOutcome:
+    summary: str
+    next: StepCall | None = None
+    finished: bool = False          # the lock was released: the caller handles the pending refresh
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Ctx:
+    svc: Services
+    token: LockToken
+    op: dict[str, Any]
+    seq: int
+    app: Application | None = None
+    cluster: Cluster | None = None
+    desired: DesiredState | None = None
+
+    @property
+    def progress(self) -> dict[str, Any]:
+        return self.op["progress"]
+
+    def load(self) -> None:
+        doc = self.svc.store.get_app(self.token.app)
+        if doc is None:
+            raise WaveCDError("the Application was deleted during the operation")
+        self.app = Application.parse(doc)
+        self.cluster = self.svc.clusters.for_destination(self.app.spec.destination)
+
+    def load_desired(self) -> DesiredState:
+        if self.desired is None:
+            assert self.app is not None and self.cluster is not None
+            self.desired = load_desired(self.svc, self.app, self.op["syncResult"]["revision"], self.cluster)
+        return self.desired
+
+
+def _enter(svc: Services, token: LockToken, op_id: str, seq: int) -> _Ctx | StepOutcome:
+    """Common entry: own the lock, find the operation, check the chain position."""
+    if not svc.locks.renew(token):
+        return StepOutcome("lock lost: another operation or a recovery owns the app now; stopping")
+    op = svc.store.operation(token.app)
+    if op is None or op.get("id") != op_id:
+        return StepOutcome(f"operation {op_id} is no longer current; stopping")
+    if op.get("phase") in FINAL_PHASES:
+        return StepOutcome(f"operation {op_id} already ended ({op['phase']})")
+    if int(op["progress"].get("seq", 0)) != seq:
+        return StepOutcome(f"operation {op_id} moved on (seq {op['progress'].get('seq')} != {seq}); stopping")
+    return _Ctx(svc, token, op, seq)
+
+
+def _advance(ctx: _Ctx, task: str, step: int, countdown: float = 0.0) -> StepOutcome:
+    ctx.progress["seq"] = ctx.seq + 1
+    ctx.progress["step"] = step
+    ctx.progress["stage"] = STAGE_APPLY if task == "wave_apply" else STAGE_WAIT
+    if task == "wave_apply" or ctx.progress.get("stageStep") != step:
+        ctx.progress["stepStartedAt"] = time.time()
+        ctx.progress["stageStep"] = step
+    if not ctx.svc.store.transition(ctx.token, ctx.op, ctx.seq):
+        return StepOutcome("operation moved on meanwhile; stopping")
+    return StepOutcome(f"{task} step {step}",
+                       StepCall(task, ctx.token.app, ctx.op["id"], step, ctx.token.encode(), ctx.seq + 1,
+                                countdown))
+
+
+# --------------------------------------------------------------------------------------------------
+# wave_apply
+
+
+def wave_apply(svc: Services, token: LockToken, op_id: str, step: int, seq: int) -> StepOutcome:
+    entered = _enter(svc, token, op_id, seq)
+    if isinstance(entered, StepOutcome):
+        return entered
+    ctx = entered
+    try:
+        if svc.store.terminate_requested(token.app):
+            return _terminate(ctx)
+        if ctx.progress["stage"] != STAGE_APPLY or int(ctx.progress["step"]) != step:
+            return StepOutcome(f"step {step} is not due for apply; stopping")
+        ctx.load()
+        return _apply_step(ctx, step)
+    except StaleWriterError as exc:
+        return StepOutcome(str(exc))
+    except WaveCDError as exc:
+        return _finish(ctx, FAILED, str(exc))
+
+
+def _apply_step(ctx: _Ctx, step: int) -> StepOutcome:
+    steps = ctx.progress["steps"]
+    dry_run = bool(ctx.op["operation"]["sync"].get("dryRun"))
+    if step == 0 and ctx.progress.get("namespaceToCreate") and not dry_run:
+        _create_namespace(ctx)
+    if not steps:
+        return _finish(ctx, SUCCEEDED, "successfully synced (no resources)")
+    record = steps[step]
+    desired = ctx.load_desired()
+    failures: list[str] = []
+    for item in record["objects"]:
+        error = _apply_object(ctx, record, item, desired, dry_run)
+        if error:
+            failures.append(error)
+    if failures:
+        return _finish(ctx, FAILED, "one or more objects failed to apply: " + "; ".join(failures[:5]))
+    if dry_run:
+        if step + 1 < len(steps):
+            return _advance(ctx, "wave_apply", step + 1)
+        return _finish(ctx, SUCCEEDED, "successfully synced (dry run)")
+    simple = len(steps) == 1 and all(o["action"] == "apply" for o in record["objects"])
+    if simple:
+        return _finish(ctx, SUCCEEDED, "successfully synced (all tasks run)")
+    return _advance(ctx, "health_check", step)
+
+
+def _create_namespace(ctx: _Ctx) -> None:
+    assert ctx.cluster is not None and ctx.app is not None
+    name = ctx.progress["namespaceToCreate"]
+    meta = ctx.progress.get("managedNamespaceMetadata") or {}
+    obj = {"apiVersion": "v1", "kind": "Namespace",
+           "metadata": {"name": name, "labels": dict(meta.get("labels") or {}),
+                        "annotations": dict(meta.get("annotations") or {})}}
+    placed = ctx.cluster.prepare(obj, "", ctx.app.name, ctx.svc.settings.tracking_method)
+    ctx.cluster.apply(placed)
+
+
+def _find(desired: DesiredState, key: ResourceKey, hook: bool) -> dict[str, Any] | None:
+    for obj in desired.objects:
+        if hooks.is_hook(obj) == hook and ResourceKey.from_object(obj) == key:
+            return obj
+    return None
+
+
+def _result(item: dict[str, Any], record: dict[str, Any], status: str, message: str,
+            **extra: Any) -> dict[str, Any]:  # noqa: ANN401
+    base = {k: item[k] for k in ("group", "kind", "namespace", "name")}
+    return {**base, "version": str(item.get("apiVersion", "")).rsplit("/", 1)[-1], "status": status,
+            "message": message, "syncPhase": record["phase"], **extra}
+
+
+def _apply_object(ctx: _Ctx, record: dict[str, Any], item: dict[str, Any], desired: DesiredState,
+                  dry_run: bool) -> str | None:
+    """Apply, create (hook) or prune one object; record its result. Returns an error text or None."""
+    from shared.tracking import check_ownership  # noqa: PLC0415 - keeps the import graph light
+
+    assert ctx.cluster is not None and ctx.app is not None
+    cluster, app = ctx.cluster, ctx.app
+    key = ResourceKey.from_dict(item)
+    options = item.get("options") or {}
+    action = item["action"]
+    try:
+        if action == "apply":
+            obj = _find(desired, key, hook=False)
+            if obj is None:
+                raise WaveCDError(f"{key} is no longer in the rendered manifests")
+            live = cluster.get(key, api_version=item["apiVersion"], fresh=True)
+            fail_shared = str(options.get("FailOnSharedResource", "")).lower() == "true"
+            reason = check_ownership(live, app.name, fail_shared) if live is not None else None
+            if reason:
+                record_result(ctx.op, _result(item, record, "Synced", f"skipped: {reason}"))
+                return None
+            if str(options.get("Replace", "")).lower() == "true":
+                cluster.replace(obj, dry_run=dry_run)
+            else:
+                cluster.apply(obj, dry_run=dry_run)
+            verb = "configured" if live is not None else "created"
+            record_result(ctx.op, _result(item, record, "Synced", f"{key.kind.lower()}/{key.name} {verb}"))
+            if not dry_run:
+                _add_inventory(ctx, item)
+        elif action == "hook":
+            if dry_run:
+                record_result(ctx.op, _result(item, record, "Synced", "hook skipped (dry run)",
+                                              hookType=record["phase"]))
+                return None
+            _run_hook(ctx, record, item, desired)
+        elif action in ("prune", "prune-skipped"):
+            disabled = action == "prune-skipped" or str(options.get("Prune", "")).lower() == "false" \
+                or str(options.get("Delete", "")).lower() == "false"
+            if disabled:
+                record_result(ctx.op, _result(item, record, "PruneSkipped", "ignored (requires pruning)"))
+                return None
+            live = cluster.get(key, api_version=item["apiVersion"], fresh=True)
+            if live is not None:
+                reason = check_ownership(live, app.name, False)
+                if reason:
+                    record_result(ctx.op, _result(item, record, "PruneSkipped", reason))
+                    return None
+                policy = str(options.get("PrunePropagationPolicy", "foreground")).capitalize()
+                cluster.delete(item["apiVersion"], key, propagation=policy, dry_run=dry_run)
+            record_result(ctx.op, _result(item, record, "Pruned", "pruned"))
+            if not dry_run:
+                _drop_inventory(ctx, key)
+        return None
+    except WaveCDError as exc:
+        record_result(ctx.op, _result(item, record, "SyncFailed", str(exc)))
+        return f"{key}: {exc}"
+
+
+def _run_hook(ctx: _Ctx, record: dict[str, Any], item: dict[str, Any], desired: DesiredState) -> None:
+    assert ctx.cluster is not None
+    key = ResourceKey.from_dict(item)
+    obj = _find(desired, key, hook=True)
+    if obj is None:
+        raise WaveCDError(f"hook {key} is no longer in the rendered manifests")
+    started = int(time.mktime(time.strptime(ctx.op["startedAt"], "%Y-%m-%dT%H:%M:%SZ")))
+    name = hooks.hook_name(obj, record["phase"], revision=ctx.op["syncResult"]["revision"],
+                           started_at=started)
+    hook_key = ResourceKey(key.group, key.kind, key.namespace, name)
+    names = ctx.progress.setdefault("hookNames", {})
+    names[f"{record['phase']}:{key}"] = name
+    policies = item.get("deletePolicies") or ["BeforeHookCreation"]
+    live = ctx.cluster.get(hook_key, api_version=item["apiVersion"], fresh=True)
+    created_here = ctx.progress.setdefault("hooksCreated", [])
+    marker = f"{ctx.op['id']}:{record['phase']}:{hook_key}"
+    if live is not None and marker in created_here:
+        pass  # a redelivered apply: this operation already created it
+    else:
+        if live is not None and "BeforeHookCreation" in policies:
+            ctx.cluster.delete(item["apiVersion"], hook_key, propagation="Background")
+            _wait_gone(ctx.cluster, item["apiVersion"], hook_key)
+        body = {**obj, "metadata": {**obj["metadata"], "name": name}}
+        body["metadata"].pop("generateName", None)
+        ctx.cluster.create(body)
+        created_here.append(marker)
+    record_result(ctx.op, _result({**item, "name": name}, record, "Synced", "hook created",
+                                  hookType=record["phase"], hookPhase="Running"))
+
+
+def _wait_gone(cluster: Cluster, api_version: str, key: ResourceKey, limit: float = 10.0) -> None:
+    """A hook deleted for re-creation must be gone first; deletion of a Job is quick (bounded)."""
+    deadline = time.monotonic() + limit
+    while cluster.get(key, api_version=api_version, fresh=True) is not None:
+        if time.monotonic() > deadline:
+            raise WaveCDError(f"{key}: the previous hook is still being deleted")
+        time.sleep(0.1)
+
+
+def _add_inventory(ctx: _Ctx, item: dict[str, Any]) -> None:
+    applied = ctx.progress.setdefault("applied", [])
+    entry = {k: item[k] for k in ("apiVersion", "group", "kind", "namespace", "name")}
+    if entry not in applied:
+        applied.append(entry)
+
+
+def _drop_inventory(ctx: _Ctx, key: ResourceKey) -> None:
+    pruned = ctx.progress.setdefault("pruned", [])
+    if key.to_dict() not in pruned:
+        pruned.append(key.to_dict())
+
+
+# --------------------------------------------------------------------------------------------------
+# health_check
+
+
+def health_check(svc: Services, token: LockToken, op_id: str, step: int, seq: int) -> StepOutcome:
+    entered = _enter(svc, token, op_id, seq)
+    if isinstance(entered, StepOutcome):
+        return entered
+    ctx = entered
+    try:
+        if svc.store.terminate_requested(token.app):
+            return _terminate(ctx)
+        if ctx.progress["stage"] != STAGE_WAIT or int(ctx.progress["step"]) != step:
+            return StepOutcome(f"step {step} is not waiting for health; stopping")
+        ctx.load()
+        return _check_step(ctx, step)
+    except StaleWriterError as exc:
+        return StepOutcome(str(exc))
+    except WaveCDError as exc:
+        return _finish(ctx, FAILED, str(exc))
+
+
+def _check_step(ctx: _Ctx, step: int) -> StepOutcome:
+    assert ctx.cluster is not None
+    record = ctx.progress["steps"][step]
+    waiting: list[str] = []
+    failed: list[str] = []
+    for item in record["objects"]:
+        key = ResourceKey.from_dict(item)
+        action = item["action"]
+        if action == "prune":
+            if str((item.get("options") or {}).get("Prune", "")).lower() == "false":
+                continue
+            if ctx.cluster.get(key, api_version=item["apiVersion"], fresh=True) is not None:
+                waiting.append(f"{key} (pruning)")
+            continue
+        if action == "prune-skipped":
+            continue
+        if action == "hook":
+            name = ctx.progress.get("hookNames", {}).get(f"{record['phase']}:{key}", key.name)
+            key = ResourceKey(key.group, key.kind, key.namespace, name)
+        live = ctx.cluster.get(key, api_version=item["apiVersion"], fresh=True)
+        if live is None:
+            if action == "hook" and _hook_done(ctx, record, name):
+                continue
+            waiting.append(f"{key} (missing)")
+            continue
+        health = assess(live, ctx.svc.lua)
+        code = health.status if health is not None else HealthStatusCode.HEALTHY
+        if action == "hook":
+            _record_hook(ctx, record, item, key.name, code, health.message if health else "")
+        if code in (HealthStatusCode.HEALTHY, HealthStatusCode.SUSPENDED):
+            continue
+        if code == HealthStatusCode.DEGRADED:
+            failed.append(f"{key}: {health.message if health else 'Degraded'}")
+        else:
+            waiting.append(f"{key} ({code.value})")
+    if failed:
+        return _finish(ctx, FAILED, "one or more resources are degraded: " + "; ".join(failed[:5]))
+    if waiting:
+        elapsed = time.time() - float(ctx.progress.get("stepStartedAt", time.time()))
+        if elapsed > _step_timeout(ctx, record):
+            return _finish(ctx, FAILED, f"step {record['phase']} wave {record['wave']} timed out after "
+                                        f"{int(elapsed)}s waiting for: " + ", ".join(waiting[:10]))
+        outcome = _advance(ctx, "health_check", step, ctx.svc.settings.health_poll_interval)
+        outcome.summary = "waiting for " + ", ".join(waiting[:5])
+        return outcome
+    _delete_hooks(ctx, record, "HookSucceeded")
+    if step + 1 < len(ctx.progress["steps"]):
+        return _advance(ctx, "wave_apply", step + 1, ctx.svc.settings.step_delay)
+    return _finish(ctx, SUCCEEDED, "successfully synced (all tasks run)")
+
+
+def _hook_done(ctx: _Ctx, record: dict[str, Any], name: str) -> bool:
+    for result in ctx.op["syncResult"]["resources"]:
+        if result.get("name") == name and result.get("syncPhase") == record["phase"]:
+            return result.get("hookPhase") == "Succeeded"
+    return False
+
+
+def _record_hook(ctx: _Ctx, record: dict[str, Any], item: dict[str, Any], name: str,
+                 code: HealthStatusCode, message: str) -> None:
+    phase = {HealthStatusCode.HEALTHY: "Succeeded", HealthStatusCode.DEGRADED: "Failed"}.get(code, "Running")
+    text = message or f"hook {phase.lower()}"
+    record_result(ctx.op, _result({**item, "name": name}, record, "Synced", text,
+                                  hookType=record["phase"], hookPhase=phase))
+
+
+def _step_timeout(ctx: _Ctx, record: dict[str, Any]) -> float:
+    """The settings' step timeout, or the largest `wavecd.io/wave-timeout` among the step's objects."""
+    timeout = ctx.svc.settings.step_timeout
+    desired = ctx.load_desired()
+    found = []
+    for item in record["objects"]:
+        obj = _find(desired, ResourceKey.from_dict(item), hook=item["action"] == "hook")
+        text = annotation(obj, WAVE_TIMEOUT_ANNOTATION) if obj else None
+        if text:
+            try:
+                found.append(parse_duration(text))
+            except ValueError:
+                log.warning("ignoring invalid %s=%r", WAVE_TIMEOUT_ANNOTATION, text)
+    return max(found) if found else timeout
+
+
+def _delete_hooks(ctx: _Ctx, record: dict[str, Any], policy: str) -> None:
+    assert ctx.cluster is not None
+    for item in record["objects"]:
+        if item["action"] != "hook" or policy not in (item.get("deletePolicies") or []):
+            continue
+        key = ResourceKey.from_dict(item)
+        name = ctx.progress.get("hookNames", {}).get(f"{record['phase']}:{key}", key.name)
+        try:
+            ctx.cluster.delete(item["apiVersion"], ResourceKey(key.group, key.kind, key.namespace, name),
+                               propagation="Background")
+        except WaveCDError as exc:
+            log.warning("could not delete hook %s: %s", name, exc)
+
+
+# --------------------------------------------------------------------------------------------------
+# ending
+
+
+def _terminate(ctx: _Ctx) -> StepOutcome:
+    ctx.svc.store.clear_terminate(ctx.token.app)
+    try:
+        if ctx.cluster is None:
+            ctx.load()
+        for record in ctx.progress["steps"]:
+            for item in record["objects"]:
+                if item["action"] != "hook":
+                    continue
+                key = ResourceKey.from_dict(item)
+                name = ctx.progress.get("hookNames", {}).get(f"{record['phase']}:{key}")
+                if name and not _hook_done(ctx, record, name):
+                    assert ctx.cluster is not None
+                    hook_key = ResourceKey(key.group, key.kind, key.namespace, name)
+                    ctx.cluster.delete(item["apiVersion"], hook_key, propagation="Background")
+    except WaveCDError as exc:
+        log.warning("terminate: could not delete running hooks: %s", exc)
+    return _finish(ctx, FAILED, TERMINATED_MESSAGE, allow_retry=False)
+
+
+def _run_sync_fail_hooks(ctx: _Ctx) -> None:
+    """SyncFail hooks run when an operation fails; they are created and not waited for."""
+    if not ctx.progress.get("syncFailSteps") or ctx.cluster is None:
+        return
+    try:
+        desired = ctx.load_desired()
+        for record in ctx.progress["syncFailSteps"]:
+            for item in record["objects"]:
+                _run_hook(ctx, record, item, desired)
+    except WaveCDError as exc:
+        log.warning("SyncFail hook failed to start: %s", exc)
+
+
+def _finish(ctx: _Ctx, phase: str, message: str, *, allow_retry: bool = True) -> StepOutcome:
+    svc, op, token = ctx.svc, ctx.op, ctx.token
+    if phase == FAILED and allow_retry and may_retry(op) and ctx.app is not None:
+        op["retryCount"] = int(op.get("retryCount", 0)) + 1
+        delay = retry_delay(ctx.app, op["retryCount"])
+        op["message"] = f"Retrying attempt #{op['retryCount']} in {delay:.0f}s: {message}"
+        ctx.progress.update(step=0, stage=STAGE_APPLY, stepStartedAt=time.time() + delay)
+        return _advance(ctx, "wave_apply", 0, delay)
+    if phase == FAILED and message != TERMINATED_MESSAGE:
+        _run_sync_fail_hooks(ctx)
+    op.update(phase=phase, message=message, finishedAt=now_iso())
+    ctx.progress["seq"] = ctx.seq + 1
+    if not svc.store.transition(token, op, ctx.seq):
+        return StepOutcome("operation moved on meanwhile; stopping")
+    status = svc.store.status(token.app)
+    inventory = [i for i in status.get("inventory") or []]
+    for entry in ctx.progress.get("applied", []):
+        if entry not in inventory:
+            inventory.append(entry)
+    pruned = ctx.progress.get("pruned", [])
+    inventory = [i for i in inventory if {k: i[k] for k in ("group", "kind", "namespace", "name")}
+                 not in pruned]
+    status["inventory"] = inventory
+    status["operationState"] = public_view(op)
+    if phase == SUCCEEDED and not op["operation"]["sync"].get("dryRun"):
+        history = list(status.get("history") or [])
+        next_id = (max((h.get("id", 0) for h in history), default=-1)) + 1
+        history.append({"id": next_id, "revision": op["syncResult"]["revision"], "deployedAt": now_iso(),
+                        "deployStartedAt": op["startedAt"], "source": op["syncResult"].get("source"),
+                        "initiatedBy": op["operation"].get("initiatedBy")})
+        limit = ctx.app.spec.revision_history_limit if ctx.app is not None else 10
+        status["history"] = history[-max(1, limit):]
+    try:
+        publish_status(svc, token, status)
+    except StaleWriterError as exc:
+        return StepOutcome(str(exc))
+    svc.store.clear_running(token.app)
+    svc.coalescer.mark_pending(token.app)  # a fresh comparison after every operation
+    svc.locks.release(token)
+    return StepOutcome(f"operation {op['id']} {phase}: {message}", finished=True)

@@ -1,0 +1,37 @@
+"""The base class of every WaveCD task: a redelivery cap and log context.
+
+With late acks, a task that kills its worker is redelivered; Celery issue #9082 shows it can then loop
+forever. Counting deliveries per task id (and attempt) in Redis bounds that: past the cap the task is
+acknowledged and dropped with an error log, and the tick's repair path takes over the app.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task
+
+from workers.context import services
+from workers.logging_context import task_context
+
+log = logging.getLogger(__name__)
+
+
+class WaveTask(Task):
+    abstract = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - Celery's signature
+        svc = services()
+        task_id = self.request.id
+        if task_id:
+            key = f"wavecd:deliveries:{task_id}:{self.request.retries}"
+            pipe = svc.redis.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, 86400)
+            deliveries = int(pipe.execute()[0])
+            if deliveries > svc.settings.max_redeliveries:
+                log.error("task %s %s delivered %d times: dropping it", self.name, task_id, deliveries)
+                return {"dropped": True, "deliveries": deliveries}
+        with task_context(self.name, args, kwargs):
+            return super().__call__(*args, **kwargs)

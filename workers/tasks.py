@@ -1,0 +1,165 @@
+"""WaveCD's tasks: thin shells that take ids, call shared/, and enqueue what comes next.
+
+Arguments and results are names, ids, revision shas and short summaries only: Flower shows them.
+No task waits: a lock not free means "mark pending and return"; a wave still progressing means "come
+back after a countdown".
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from shared.app_index import tick as run_tick
+from shared.app_lifecycle import create_app, delete_app, finalize_app
+from shared.app_lock import LockToken
+from shared.errors import WaveCDError
+from shared.reconcile import StepCall, refresh_app
+from shared.source_watch import claim_fetch, fetch_and_detect, release_fetch
+from shared.sync_steps import StepOutcome
+from shared.sync_steps import health_check as check_step
+from shared.sync_steps import wave_apply as apply_step
+from workers.base import WaveTask
+from workers.celery_app import app
+from workers.context import services
+from workers.logging_context import bind
+
+log = logging.getLogger(__name__)
+
+
+def request_refresh(name: str, *, countdown: float = 0.0) -> bool:
+    """Coalesced: enqueue a `diff` only when none is queued for the app already."""
+    svc = services()
+    if not svc.coalescer.claim_enqueue(name):
+        return False
+    diff.apply_async(args=[name], countdown=countdown)
+    return True
+
+
+def request_fetch(repo_url: str, due: list[str] | None = None) -> None:
+    fetch.apply_async(args=[repo_url], kwargs={"due": list(due or [])})
+
+
+def _enqueue(call: StepCall) -> None:
+    task = wave_apply if call.task == "wave_apply" else health_check
+    task.apply_async(args=[call.app, call.operation, call.step, call.token, call.seq],
+                     countdown=call.countdown or None)
+
+
+def _after(name: str, outcome: StepOutcome) -> str:
+    if outcome.next is not None:
+        _enqueue(outcome.next)
+    if outcome.finished and services().coalescer.take_pending(name):
+        request_refresh(name)
+    return outcome.summary
+
+
+@app.task(base=WaveTask, name="wavecd.tick", bind=True)
+def tick(self: WaveTask) -> dict[str, Any]:
+    """Beat's heartbeat: mirror Applications, fetch the due repos, repair what crashes left."""
+    svc = services()
+    if not svc.redis.set("wavecd:ticklock", "1", nx=True, ex=max(1, int(svc.settings.beat_tick))):
+        return {"skipped": "another tick is running"}
+    result = run_tick(svc, time.time())
+    for repo, due in result.fetch.items():
+        request_fetch(repo, due)
+    for name in result.refresh:
+        request_refresh(name)
+    for name in result.finalize:
+        app_admin.apply_async(args=["finalize", name])
+    return {"fetch": len(result.fetch), "refresh": len(result.refresh), "finalize": len(result.finalize),
+            "removed": len(result.removed)}
+
+
+@app.task(base=WaveTask, name="wavecd.fetch", bind=True)
+def fetch(self: WaveTask, repo: str, due: list[str] | None = None) -> dict[str, Any]:
+    """One fetch per repository (deduplicated), then a refresh of each app it changed or that is due."""
+    svc = services()
+    due = list(due or [])
+    if not claim_fetch(svc, repo, due):
+        return {"coalesced": True}
+    refreshed: list[str] = []
+    unchanged = 0
+    try:
+        while True:
+            outcome = fetch_and_detect(svc, repo, due)
+            for name in outcome.refresh:
+                request_refresh(name)
+            refreshed.extend(outcome.refresh)
+            unchanged += len(outcome.unchanged)
+            again = release_fetch(svc, repo)
+            if again is None or not claim_fetch(svc, repo, []):
+                break
+            due = again
+    except Exception:
+        release_fetch(svc, repo)
+        raise
+    return {"refreshed": sorted(set(refreshed)), "unchanged": unchanged}
+
+
+@app.task(base=WaveTask, name="wavecd.diff", bind=True)
+def diff(self: WaveTask, name: str) -> str:
+    """Compare desired with live under the app's lock; start an operation when one is needed."""
+    svc = services()
+    svc.coalescer.started(name)
+    token = svc.locks.acquire(name)
+    if token is None:
+        return "coalesced: the app is busy; a refresh follows when it is free"
+    svc.coalescer.got_lock(name)
+    try:
+        outcome = refresh_app(svc, token)
+    except WaveCDError as exc:
+        outcome = None
+        summary = f"refresh failed: {exc}"
+    except Exception:
+        svc.locks.release(token)
+        raise
+    if outcome is not None and outcome.next is not None:
+        bind(operation=outcome.next.operation)
+        _enqueue(outcome.next)  # the lock travels with the operation chain
+        return outcome.summary
+    svc.locks.release(token)
+    if svc.coalescer.take_pending(name):
+        request_refresh(name)
+    return outcome.summary if outcome is not None else summary
+
+
+@app.task(base=WaveTask, name="wavecd.wave_apply", bind=True)
+def wave_apply(self: WaveTask, name: str, operation: str, step: int, token: str, seq: int) -> str:
+    """Apply one step (phase + wave) of an operation."""
+    svc = services()
+    return _after(name, apply_step(svc, LockToken.decode(name, token), operation, step, seq))
+
+
+@app.task(base=WaveTask, name="wavecd.health_check", bind=True)
+def health_check(self: WaveTask, name: str, operation: str, step: int, token: str, seq: int) -> str:
+    """Gate a step on its resources' health; come back later while they progress."""
+    svc = services()
+    return _after(name, check_step(svc, LockToken.decode(name, token), operation, step, seq))
+
+
+@app.task(base=WaveTask, name="wavecd.app_admin", bind=True)
+def app_admin(self: WaveTask, action: str, name: str, cascade: bool = False) -> str:
+    """Changes to Applications themselves: create (from a stash key), delete, finalize."""
+    svc = services()
+    if action == "create":
+        created = create_app(svc, name)
+        request_refresh(created)
+        return f"created {created}"
+    if action == "delete":
+        return f"deleted {delete_app(svc, name, cascade)}"
+    if action == "finalize":
+        token = svc.locks.acquire(name)
+        if token is None:
+            svc.store.request_terminate(name)
+            app_admin.apply_async(args=["finalize", name], countdown=2)
+            return "app busy: terminating its operation first"
+        try:
+            outcome = finalize_app(svc, token)
+        finally:
+            svc.locks.release(token)
+        if not outcome.done:
+            app_admin.apply_async(args=["finalize", name], countdown=outcome.retry_in)
+        return outcome.summary
+    raise ValueError(f"unknown action {action!r}")
