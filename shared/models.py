@@ -95,7 +95,7 @@ class SyncPolicyAutomated(_Model):
 
 class Backoff(_Model):
     duration: str = "5s"
-    factor: float = 2
+    factor: int = 2
     max_duration: str = "3m"
 
     @field_validator("duration", "max_duration", mode="before")
