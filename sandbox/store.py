@@ -1,0 +1,649 @@
+"""The object store: every write, read, delete and garbage collection, under one lock.
+
+This is where Kubernetes' storage semantics live: a global resourceVersion, optimistic concurrency,
+generation, status subresource isolation, managedFields, dry runs, finalizers, owner-reference garbage
+collection, namespace termination and CRD registration. The HTTP layer (`sandbox.server`) only parses
+requests and renders answers.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox import apply as ssa
+from sandbox.defaults import Allocator, apply_defaults, validate
+from sandbox.errors import ApiError, already_exists, bad_request, conflict, invalid, not_found
+from sandbox.patching import json_patch, merge_patch, strategic_merge_patch
+from sandbox.resources import Registry, ResourceType
+from sandbox.schema import Node, root_node
+
+Key = tuple[str, str]  # (group, plural)
+ObjKey = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped
+
+PATCH_TYPES = {
+    "application/json-patch+json": "json",
+    "application/merge-patch+json": "merge",
+    "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
+    "application/apply-patch+cbor": "apply-cbor",
+}
+_GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+_CRD_KEY: Key = ("apiextensions.k8s.io", "customresourcedefinitions")
+_NS_KEY: Key = ("", "namespaces")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change, kept in the bounded history that watches replay."""
+
+    rv: int
+    type: str  # ADDED | MODIFIED | DELETED
+    key: Key
+    obj: dict[str, Any]
+    prev: dict[str, Any] | None
+
+
+@dataclass
+class WriteOptions:
+    dry_run: bool = False
+    manager: str = ""
+    force: bool = False
+    subresource: str = ""
+
+
+def _meta(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
+        obj["metadata"] = meta
+    return meta
+
+
+def now() -> str:
+    return ssa.now()
+
+
+def _strip_times(obj: dict[str, Any]) -> dict[str, Any]:
+    out = dict(obj)
+    meta = dict(out.get("metadata") or {})
+    meta["managedFields"] = [{k: v for k, v in e.items() if k != "time"} for e in meta.get("managedFields") or []]
+    out["metadata"] = meta
+    return out
+
+
+class Store:
+    """All objects of the emulated cluster, with Kubernetes' write semantics."""
+
+    def __init__(self, registry: Registry | None = None, history: int = 5000) -> None:
+        self.registry = registry or Registry()
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        self._objects: dict[Key, dict[ObjKey, dict[str, Any]]] = {}
+        self._uids: dict[str, tuple[Key, ObjKey]] = {}
+        self._rv = 0
+        self.events: deque[Event] = deque(maxlen=history)
+        self.compacted_rv = 0
+        self.alloc = Allocator()
+        self._deleted_uids: list[str] = []
+        self._bootstrap()
+
+    # ----- helpers -------------------------------------------------------------------------------
+
+    def _bootstrap(self) -> None:
+        ns_type = self.registry.by_path("", "v1", "namespaces")
+        assert ns_type is not None
+        for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            self.create(ns_type, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+                        WriteOptions(manager="kube-apiserver"))
+
+    @property
+    def resource_version(self) -> int:
+        with self.lock:
+            return self._rv
+
+    def node(self, rt: ResourceType) -> Node:
+        return root_node(rt.group, rt.version, rt.kind, rt.schema, rt.custom)
+
+    def _bucket(self, rt: ResourceType) -> dict[ObjKey, dict[str, Any]]:
+        return self._objects.setdefault(rt.storage_key, {})
+
+    def _out(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        out = copy.deepcopy(obj)
+        out["apiVersion"] = rt.api_version
+        out["kind"] = rt.kind
+        return out
+
+    def _commit(self, key: Key, okey: ObjKey, obj: dict[str, Any], event: str,
+                prev: dict[str, Any] | None) -> dict[str, Any]:
+        self._rv += 1
+        _meta(obj)["resourceVersion"] = str(self._rv)
+        bucket = self._objects.setdefault(key, {})
+        if event == "DELETED":
+            bucket.pop(okey, None)
+            self._uids.pop(_meta(obj).get("uid", ""), None)
+            self._deleted_uids.append(_meta(obj).get("uid", ""))
+        else:
+            bucket[okey] = obj
+            self._uids[_meta(obj)["uid"]] = (key, okey)
+        if len(self.events) == self.events.maxlen:
+            self.compacted_rv = self.events[0].rv
+        self.events.append(Event(self._rv, event, key, obj, prev))
+        self.changed.notify_all()
+        return obj
+
+    def _type_for_key(self, key: Key, api_version: str = "") -> ResourceType | None:
+        versions = self.registry.versions_of(*key)
+        for t in versions:
+            if t.api_version == api_version:
+                return t
+        return versions[0] if versions else None
+
+    def _check_namespace(self, rt: ResourceType, namespace: str, creating: bool) -> None:
+        if not rt.namespaced:
+            return
+        ns = self._objects.get(_NS_KEY, {}).get(("", namespace))
+        if ns is None:
+            raise not_found("namespaces", "", namespace)
+        if creating and _meta(ns).get("deletionTimestamp"):
+            raise ApiError(403, f"{rt.plural} \"\" is forbidden: unable to create new content in namespace "
+                                f"{namespace} because it is being terminated", "Forbidden",
+                           group=rt.group, kind=rt.plural,
+                           causes=[{"reason": "NamespaceTerminating",
+                                    "message": f"namespace {namespace} is being terminated",
+                                    "field": "metadata.namespace"}])
+
+    def _check_type(self, rt: ResourceType, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise bad_request("the body of the request must be a JSON object")
+        api_version, kind = body.get("apiVersion"), body.get("kind")
+        if rt.custom and (not api_version or not kind):
+            raise bad_request("Object 'Kind' is missing in the request body" if not kind
+                              else "Object 'apiVersion' is missing in the request body")
+        if api_version and api_version != rt.api_version:
+            raise bad_request(f"the API version in the data ({api_version}) does not match the expected "
+                                  f"API version ({rt.api_version})")
+        if kind and kind != rt.kind:
+            raise bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})")
+        body = copy.deepcopy(body)
+        body["apiVersion"], body["kind"] = rt.api_version, rt.kind
+        _meta(body)
+        return body
+
+    def _set_namespace(self, rt: ResourceType, namespace: str, body: dict[str, Any]) -> None:
+        meta = _meta(body)
+        if rt.namespaced:
+            if meta.get("namespace") and meta["namespace"] != namespace:
+                raise bad_request("the namespace of the provided object does not match the namespace sent on "
+                                  "the request")
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+
+    @staticmethod
+    def _spec_view(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in obj.items()
+                if k not in ("metadata", "apiVersion", "kind") and not (k == "status" and rt.status)}
+
+    # ----- reads ---------------------------------------------------------------------------------
+
+    def get(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any]:
+        with self.lock:
+            obj = self._bucket(rt).get((namespace if rt.namespaced else "", name))
+            if obj is None:
+                raise not_found(rt.plural, rt.group, name)
+            return self._out(rt, obj)
+
+    def list(self, rt: ResourceType, namespace: str | None,
+             predicate: Callable[[dict[str, Any]], bool]) -> tuple[list[dict[str, Any]], str]:
+        with self.lock:
+            items = [self._out(rt, o) for (ns, _), o in sorted(self._bucket(rt).items())
+                     if (namespace is None or ns == namespace) and predicate(o)]
+            return items, str(self._rv)
+
+    # ----- writes --------------------------------------------------------------------------------
+
+    def create(self, rt: ResourceType, namespace: str, body: Any, opts: WriteOptions,
+               managed_by_apply: bool = False) -> dict[str, Any]:
+        with self.lock:
+            obj = self._check_type(rt, body)
+            self._set_namespace(rt, namespace, obj)
+            self._check_namespace(rt, namespace, creating=True)
+            meta = _meta(obj)
+            if meta.get("resourceVersion"):
+                raise bad_request("resourceVersion should not be set on objects to be created")
+            if not meta.get("name") and meta.get("generateName"):
+                meta["name"] = meta["generateName"] + "".join(random.choices(_GENERATE_CHARS, k=5))
+            if not meta.get("name"):
+                raise invalid(rt.kind, rt.group, "", [("metadata.name", "FieldValueRequired",
+                                                        "Required value: name or generateName is required")])
+            validate(rt, obj)
+            okey = (namespace if rt.namespaced else "", meta["name"])
+            if okey in self._bucket(rt):
+                raise already_exists(rt.plural, rt.group, meta["name"])
+            for field in ("uid", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+                meta.pop(field, None)
+            meta["uid"] = str(uuid.uuid4())
+            meta["creationTimestamp"] = now()
+            if rt.sets_generation:
+                meta["generation"] = 1
+            else:
+                meta.pop("generation", None)
+            if rt.status:
+                obj.pop("status", None)
+            apply_defaults(rt, obj, None, self.alloc)
+            if rt.kind == "CustomResourceDefinition":
+                self._crd_status(obj)
+            if not managed_by_apply:
+                meta.pop("managedFields", None)
+                ssa.record_update(None, obj, self.node(rt), opts.manager, rt.api_version, "", rt.status)
+            if opts.dry_run:
+                return self._out(rt, obj)
+            self._commit(rt.storage_key, okey, obj, "ADDED", None)
+            if rt.kind == "CustomResourceDefinition":
+                self._serve_crd(obj)
+            return self._out(rt, obj)
+
+    def update(self, rt: ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions,
+               managed: bool = False) -> dict[str, Any]:
+        """PUT (also the tail of every patch); `managed` means managedFields are already computed."""
+        with self.lock:
+            okey = (namespace if rt.namespaced else "", name)
+            old = self._bucket(rt).get(okey)
+            if old is None:
+                raise not_found(rt.plural, rt.group, name)
+            new = self._check_type(rt, body)
+            self._set_namespace(rt, namespace, new)
+            meta = _meta(new)
+            if meta.get("name") and meta["name"] != name:
+                raise bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL "
+                                  f"({name})")
+            meta["name"] = name
+            rv = meta.get("resourceVersion")
+            if rv and rv != _meta(old).get("resourceVersion"):
+                raise conflict(rt.plural, rt.group, name,
+                               "the object has been modified; please apply your changes to the latest version "
+                               "and try again")
+            new = self._prepare_update(rt, old, new, opts)
+            if not managed:
+                ssa.record_update(old, new, self.node(rt), opts.manager, rt.api_version, opts.subresource,
+                                  rt.status)
+            if _strip_times(new) == _strip_times(old):
+                return self._out(rt, old)
+            if opts.dry_run:
+                return self._out(rt, new)
+            self._commit(rt.storage_key, okey, new, "MODIFIED", old)
+            if rt.kind == "CustomResourceDefinition":
+                self._serve_crd(new)
+            self._collect()
+            stored = self._bucket(rt).get(okey)
+            return self._out(rt, stored if stored is not None else new)
+
+    def _prepare_update(self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any],
+                        opts: WriteOptions) -> dict[str, Any]:
+        old_meta, meta = _meta(old), _meta(new)
+        if opts.subresource == "status":
+            status = new.get("status")
+            managed = meta.get("managedFields")
+            new = copy.deepcopy(old)
+            if status is None:
+                new.pop("status", None)
+            else:
+                new["status"] = status
+            if managed is not None:
+                _meta(new)["managedFields"] = managed
+            return new
+        for field in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                      "generation"):
+            if field in old_meta:
+                meta[field] = old_meta[field]
+            else:
+                meta.pop(field, None)
+        meta["resourceVersion"] = old_meta["resourceVersion"]
+        if rt.status:
+            if "status" in old:
+                new["status"] = copy.deepcopy(old["status"])
+            else:
+                new.pop("status", None)
+        if old_meta.get("deletionTimestamp"):
+            added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
+            if added:
+                raise invalid(rt.kind, rt.group, meta.get("name", ""), [(
+                    "metadata.finalizers", "FieldValueForbidden",
+                    f"Forbidden: no new finalizers can be added if the object is being deleted, found new "
+                    f"finalizers {sorted(added)}")])
+        validate(rt, new)
+        apply_defaults(rt, new, old, self.alloc)
+        if rt.kind == "CustomResourceDefinition":
+            self._crd_status(new)
+        if rt.sets_generation and self._spec_view(rt, new) != self._spec_view(rt, old):
+            meta["generation"] = int(old_meta.get("generation", 1)) + 1
+        return new
+
+    def patch(self, rt: ResourceType, namespace: str, name: str, content_type: str, raw: bytes,
+              opts: WriteOptions) -> tuple[dict[str, Any], bool]:
+        """Apply a PATCH body; returns (object, created). Apply patches create missing objects."""
+        import json
+
+        import yaml
+
+        patch_type = PATCH_TYPES.get(content_type)
+        if patch_type is None or patch_type == "apply-cbor":
+            raise ApiError(415, f"the body of the request was in an unknown format - accepted media types "
+                                f"include: {', '.join(t for t in PATCH_TYPES if 'cbor' not in t)}")
+        if patch_type == "strategic" and rt.custom:
+            raise ApiError(415, "the body of the request was in an unknown format - accepted media types "
+                                "include: application/json-patch+json, application/merge-patch+json, "
+                                "application/apply-patch+yaml")
+        try:
+            if patch_type == "apply":
+                body = yaml.load(raw or b"{}", Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            else:
+                body = json.loads(raw or b"null")
+        except (ValueError, yaml.YAMLError) as exc:
+            raise bad_request(f"error decoding patch: {type(exc).__name__}") from None
+        with self.lock:
+            okey = (namespace if rt.namespaced else "", name)
+            old = self._bucket(rt).get(okey)
+            if patch_type == "apply":
+                return self._apply(rt, namespace, name, old, body, opts)
+            if old is None:
+                raise not_found(rt.plural, rt.group, name)
+            current = self._out(rt, old)
+            if patch_type == "json":
+                patched = json_patch(current, body)
+            elif patch_type == "merge":
+                if not isinstance(body, dict):
+                    raise bad_request("merge patch must be a JSON object")
+                patched = merge_patch(current, body)
+            else:
+                if not isinstance(body, dict):
+                    raise bad_request("strategic merge patch must be a JSON object")
+                patched = strategic_merge_patch(current, body, self.node(rt))
+            if not isinstance(patched, dict):
+                raise bad_request("the patched object must be a JSON object")
+            return self.update(rt, namespace, name, patched, opts), False
+
+    def _apply(self, rt: ResourceType, namespace: str, name: str, old: dict[str, Any] | None, config: Any,
+               opts: WriteOptions) -> tuple[dict[str, Any], bool]:
+        if not opts.manager:
+            raise ApiError(422, 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is '
+                                "required for apply patch", "Invalid",
+                           causes=[{"reason": "FieldValueRequired", "message": "Required value: is required "
+                                    "for apply patch", "field": "fieldManager"}])
+        if not isinstance(config, dict):
+            raise bad_request("apply patch must be a YAML or JSON object")
+        if not config.get("apiVersion") or not config.get("kind"):
+            raise bad_request("invalid object type: apiVersion and kind must be set in an apply configuration")
+        if config["apiVersion"] != rt.api_version or config["kind"] != rt.kind:
+            raise bad_request(f"the apply configuration is for {config['apiVersion']}, Kind={config['kind']}, "
+                              f"but the request is for {rt.api_version}, Kind={rt.kind}")
+        meta = config.get("metadata") or {}
+        if not isinstance(meta, dict):
+            raise bad_request("metadata must be an object")
+        if meta.get("managedFields") is not None:
+            raise bad_request("metadata.managedFields must be nil")
+        if meta.get("name") and meta["name"] != name:
+            raise bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL "
+                              f"({name})")
+        if rt.namespaced and meta.get("namespace") and meta["namespace"] != namespace:
+            raise bad_request("the namespace of the provided object does not match the namespace sent on the "
+                              "request")
+        live = self._out(rt, old) if old is not None else None
+        merged = ssa.server_side_apply(live, config, self.node(rt), manager=opts.manager, force=opts.force,
+                                       api_version=rt.api_version, subresource=opts.subresource,
+                                       status_subresource=rt.status)
+        merged.setdefault("metadata", {})["name"] = name
+        if old is None:
+            if opts.subresource:
+                raise not_found(rt.plural, rt.group, name)
+            return self.create(rt, namespace, merged, opts, managed_by_apply=True), True
+        rv = meta.get("resourceVersion")
+        if rv and rv != _meta(old).get("resourceVersion"):
+            raise conflict(rt.plural, rt.group, name, "the object has been modified; please apply your changes to "
+                                                      "the latest version and try again")
+        _meta(merged)["resourceVersion"] = _meta(old).get("resourceVersion")
+        return self.update(rt, namespace, name, merged, opts, managed=True), False
+
+    def set_status(self, rt: ResourceType, namespace: str, name: str, status: dict[str, Any],
+                   manager: str = "sandbox") -> dict[str, Any]:
+        """Replace an object's status as a controller would (a status-subresource write)."""
+        with self.lock:
+            current = self.get(rt, namespace, name)
+            current["status"] = copy.deepcopy(status)
+            return self.update(rt, namespace, name, current,
+                               WriteOptions(manager=manager, subresource="status" if rt.status else ""))
+
+    # ----- deletion ------------------------------------------------------------------------------
+
+    def delete(self, rt: ResourceType, namespace: str, name: str, options: dict[str, Any],
+               dry_run: bool = False) -> tuple[dict[str, Any], bool]:
+        """Delete one object; returns (object, gone_now)."""
+        with self.lock:
+            okey = (namespace if rt.namespaced else "", name)
+            old = self._bucket(rt).get(okey)
+            if old is None:
+                raise not_found(rt.plural, rt.group, name)
+            meta = _meta(old)
+            pre = options.get("preconditions") or {}
+            if pre.get("uid") and pre["uid"] != meta.get("uid"):
+                raise conflict(rt.plural, rt.group, name, f"Precondition failed: UID in precondition: "
+                                                          f"{pre['uid']}, UID in object meta: {meta.get('uid')}")
+            if pre.get("resourceVersion") and pre["resourceVersion"] != meta.get("resourceVersion"):
+                raise conflict(rt.plural, rt.group, name,
+                               f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
+                               f"ResourceVersion in object meta: {meta.get('resourceVersion')}")
+            policy = options.get("propagationPolicy")
+            if policy is None and options.get("orphanDependents") is not None:
+                policy = "Orphan" if options["orphanDependents"] else "Background"
+            if policy not in (None, "Foreground", "Background", "Orphan"):
+                raise invalid("DeleteOptions", "", "", [("propagationPolicy", "FieldValueNotSupported",
+                              f'Unsupported value: "{policy}": supported values: "Foreground", "Background", '
+                              '"Orphan"')])
+            if policy is None:
+                policy = "Orphan" if rt.kind == "ReplicationController" and not rt.group else "Background"
+            new = copy.deepcopy(old)
+            nmeta = _meta(new)
+            finalizers = list(nmeta.get("finalizers") or [])
+            if policy == "Foreground" and "foregroundDeletion" not in finalizers:
+                finalizers.append("foregroundDeletion")
+            if policy == "Orphan" and "orphan" not in finalizers:
+                finalizers.append("orphan")
+            if rt.kind == "CustomResourceDefinition":
+                finalizers.append("customresourcecleanup.apiextensions.k8s.io")
+            held = bool(finalizers) or (rt.kind == "Namespace" and not rt.group)
+            if not held:
+                if dry_run:
+                    return self._out(rt, old), True
+                gone = self._commit(rt.storage_key, okey, new, "DELETED", old)
+                self._collect()
+                return self._out(rt, gone), True
+            if meta.get("deletionTimestamp"):
+                if nmeta.get("finalizers") == finalizers or dry_run:
+                    return self._out(rt, old), False
+            else:
+                nmeta["deletionTimestamp"] = now()
+                nmeta["deletionGracePeriodSeconds"] = 0
+            if rt.kind == "Namespace" and not rt.group:
+                new.setdefault("status", {})["phase"] = "Terminating"
+            if rt.kind == "CustomResourceDefinition":
+                finalizers = [f for f in finalizers if f != "customresourcecleanup.apiextensions.k8s.io"]
+                self._drop_crd_objects(new)
+            nmeta["finalizers"] = finalizers
+            if not finalizers:
+                nmeta.pop("finalizers", None)
+            if dry_run:
+                return self._out(rt, new), False
+            marked = self._commit(rt.storage_key, okey, new, "MODIFIED", old)
+            snapshot = self._out(rt, marked)
+            self._collect()
+            return snapshot, okey not in self._bucket(rt)
+
+    def _remove(self, key: Key, okey: ObjKey) -> None:
+        obj = self._objects.get(key, {}).get(okey)
+        if obj is not None:
+            self._commit(key, okey, copy.deepcopy(obj), "DELETED", obj)
+
+    def _mark_deleted(self, key: Key, okey: ObjKey) -> None:
+        """Background-delete a dependent or namespace member: remove it, or mark it if finalizers hold it."""
+        obj = self._objects.get(key, {}).get(okey)
+        if obj is None or _meta(obj).get("deletionTimestamp"):
+            return
+        if not _meta(obj).get("finalizers"):
+            self._remove(key, okey)
+            return
+        new = copy.deepcopy(obj)
+        _meta(new)["deletionTimestamp"] = now()
+        _meta(new)["deletionGracePeriodSeconds"] = 0
+        self._commit(key, okey, new, "MODIFIED", obj)
+
+    def _replace(self, key: Key, okey: ObjKey, change: Callable[[dict[str, Any]], None]) -> None:
+        obj = self._objects[key][okey]
+        new = copy.deepcopy(obj)
+        change(new)
+        self._commit(key, okey, new, "MODIFIED", obj)
+
+    def _dependents(self, uid: str) -> list[tuple[Key, ObjKey]]:
+        out = []
+        for key, bucket in self._objects.items():
+            for okey, obj in bucket.items():
+                if any(ref.get("uid") == uid for ref in _meta(obj).get("ownerReferences") or []):
+                    out.append((key, okey))
+        return out
+
+    def _collect(self) -> None:
+        """Run the garbage collector and namespace finalizer until nothing more changes."""
+        progress = True
+        while progress:
+            progress = False
+            for key, bucket in list(self._objects.items()):
+                for okey, obj in list(bucket.items()):
+                    meta = _meta(obj)
+                    if not meta.get("deletionTimestamp"):
+                        continue
+                    progress |= self._finalize(key, okey, obj)
+            if self._deleted_uids:
+                gone = set(self._deleted_uids)
+                self._deleted_uids.clear()
+                for dkey, bucket in list(self._objects.items()):
+                    for dokey, dep in list(bucket.items()):
+                        refs = _meta(dep).get("ownerReferences") or []
+                        if not any(r.get("uid") in gone for r in refs):
+                            continue
+                        kept = [r for r in refs if r.get("uid") not in gone]
+                        if any(r.get("uid") in self._uids for r in kept):
+                            self._replace(dkey, dokey, lambda o, k=kept: _meta(o).__setitem__("ownerReferences", k))
+                        else:
+                            self._mark_deleted(dkey, dokey)
+                        progress = True
+
+    def _finalize(self, key: Key, okey: ObjKey, obj: dict[str, Any]) -> bool:
+        meta = _meta(obj)
+        finalizers = list(meta.get("finalizers") or [])
+        uid = meta.get("uid", "")
+        if "foregroundDeletion" in finalizers:
+            dependents = self._dependents(uid)
+            for dkey, dokey in dependents:
+                self._mark_deleted(dkey, dokey)
+            if not self._dependents(uid):
+                self._replace(key, okey, lambda o: _drop_finalizer(o, "foregroundDeletion"))
+                return True
+            return False
+        if "orphan" in finalizers:
+            for dkey, dokey in self._dependents(uid):
+                self._replace(dkey, dokey, lambda o: _meta(o).__setitem__(
+                    "ownerReferences", [r for r in _meta(o).get("ownerReferences") or [] if r.get("uid") != uid]))
+            self._replace(key, okey, lambda o: _drop_finalizer(o, "orphan"))
+            return True
+        if key == _NS_KEY:
+            name = okey[1]
+            remaining = False
+            for other_key, bucket in list(self._objects.items()):
+                for other in [k for k in bucket if k[0] == name]:
+                    remaining = True
+                    self._mark_deleted(other_key, other)
+            if remaining and any(k[0] == name for b in self._objects.values() for k in b):
+                return False
+            spec_fins = (obj.get("spec") or {}).get("finalizers") or []
+            if spec_fins:
+                self._replace(key, okey, lambda o: o.setdefault("spec", {}).__setitem__("finalizers", []))
+                return True
+        if not finalizers:
+            self._remove(key, okey)
+            return True
+        return False
+
+    # ----- CRDs ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _crd_status(crd: dict[str, Any]) -> None:
+        spec = crd.get("spec") or {}
+        names = dict(spec.get("names") or {})
+        names.setdefault("singular", str(names.get("kind", "")).lower())
+        names.setdefault("listKind", f"{names.get('kind', '')}List")
+        stamp = now()
+        storage = [v["name"] for v in spec.get("versions") or [] if v.get("storage")]
+        previous = (crd.get("status") or {}).get("storedVersions") or []
+        crd["status"] = {
+            "acceptedNames": names,
+            "conditions": [
+                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+                 "message": "no conflicts found", "lastTransitionTime": stamp},
+                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+                 "message": "the initial names have been accepted", "lastTransitionTime": stamp},
+            ],
+            "storedVersions": previous + [v for v in storage if v not in previous],
+        }
+
+    def _serve_crd(self, crd: dict[str, Any]) -> None:
+        spec = crd.get("spec") or {}
+        names = spec.get("names") or {}
+        types = []
+        if not _meta(crd).get("deletionTimestamp"):
+            for version in spec.get("versions") or []:
+                if not version.get("served", True):
+                    continue
+                subresources = version.get("subresources") or spec.get("subresources") or {}
+                schema = (version.get("schema") or spec.get("validation") or {}).get("openAPIV3Schema")
+                types.append(ResourceType(
+                    group=spec.get("group", ""), version=version["name"], plural=names.get("plural", ""),
+                    kind=names.get("kind", ""), namespaced=spec.get("scope") == "Namespaced",
+                    singular=names.get("singular") or str(names.get("kind", "")).lower(),
+                    short_names=tuple(names.get("shortNames") or ()), status="status" in subresources,
+                    custom=True, categories=tuple(names.get("categories") or ()), schema=schema))
+        self.registry.replace_custom(_meta(crd)["name"], types)
+
+    def _drop_crd_objects(self, crd: dict[str, Any]) -> None:
+        spec = crd.get("spec") or {}
+        key = (spec.get("group", ""), (spec.get("names") or {}).get("plural", ""))
+        for okey in list(self._objects.get(key, {})):
+            self._remove(key, okey)
+        self.registry.replace_custom(_meta(crd)["name"], [])
+
+    # ----- watch support -------------------------------------------------------------------------
+
+    def events_after(self, rv: int) -> list[Event]:
+        """Events with resourceVersion > rv; raises 410 when rv is older than the kept history."""
+        with self.lock:
+            if rv < self.compacted_rv:
+                raise ApiError(410, f"too old resource version: {rv} ({self.compacted_rv})", "Expired")
+            out = []
+            for event in reversed(self.events):
+                if event.rv <= rv:
+                    break
+                out.append(event)
+            out.reverse()
+            return out
+
+
+def _drop_finalizer(obj: dict[str, Any], name: str) -> None:
+    meta = _meta(obj)
+    meta["finalizers"] = [f for f in meta.get("finalizers") or [] if f != name]
+    if not meta["finalizers"]:
+        meta.pop("finalizers")
