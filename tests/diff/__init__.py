@@ -1,0 +1,1 @@
+"""Tests of the diff: normalization, quantities, managed-fields drift, ignoreDifferences, masking."""
