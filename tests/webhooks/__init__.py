@@ -1,0 +1,1 @@
+"""Tests of webhook parsing, verification, app matching and the HTTP receiver."""
