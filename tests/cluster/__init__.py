@@ -1,0 +1,1 @@
+"""Tests of cluster access: discovery, apply, live cache, tracking, cluster configuration."""
