@@ -175,16 +175,55 @@ class ControllerSimulator:
         return _drop_zero({"observedGeneration": obj["metadata"].get("generation", 1), "replicas": desired,
                            "fullyLabeledReplicas": desired, "readyReplicas": ready, "availableReplicas": ready})
 
+    @staticmethod
+    def _job_script(obj: dict[str, Any]) -> tuple[bool, float | None]:
+        """What the Job's container would do, read from its command the way a real node would run it.
+
+        `false` (or `sh -c "exit N"` with N != 0) fails, as it fails on any cluster; `sleep N` runs for
+        N seconds. Anything else succeeds after the roll-out time.
+        """
+        containers = (((obj.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+        if not containers:
+            return True, None
+        argv = [str(a) for a in (containers[0].get("command") or []) + (containers[0].get("args") or [])]
+        if argv[:1] == ["false"]:
+            return False, None
+        if len(argv) == 3 and argv[0] in ("sh", "/bin/sh") and argv[1] == "-c" \
+                and argv[2].strip().startswith("exit "):
+            return argv[2].strip() == "exit 0", None
+        if len(argv) == 2 and argv[0] == "sleep":
+            try:
+                return True, float(argv[1])
+            except ValueError:
+                return True, None
+        return True, None
+
     def _job(self, obj: dict[str, Any], progress: float) -> dict[str, Any] | None:
         spec, old = obj.get("spec") or {}, obj.get("status") or {}
-        if spec.get("suspend") or old.get("completionTime"):
+        if spec.get("suspend") or old.get("completionTime") or old.get("failed"):
             return None
         start = old.get("startTime") or _stamp()
+        succeeds, duration = self._job_script(obj)
+        if duration is not None:
+            started = self._started.get((obj["metadata"]["uid"], int(obj["metadata"].get("generation", 0))))
+            progress = 1.0 if started is None else min((time.monotonic() - started) / max(duration, 1e-3), 1.0)
         if progress < 1.0:
             return {"startTime": start, "active": int(spec.get("parallelism", 1)), "ready": 0,
                     "uncountedTerminatedPods": {}}
         stamp = _stamp()
         previous = old.get("conditions") or []
+        if not succeeds:
+            message = "Job has reached the specified backoff limit"
+            return {
+                "startTime": start, "failed": int(spec.get("backoffLimit", 6)) + 1, "ready": 0, "terminating": 0,
+                "uncountedTerminatedPods": {},
+                "conditions": [
+                    {**_condition(previous, "FailureTarget", "True", "BackoffLimitExceeded", message),
+                     "lastProbeTime": stamp},
+                    {**_condition(previous, "Failed", "True", "BackoffLimitExceeded", message),
+                     "lastProbeTime": stamp},
+                ],
+            }
         return {
             "startTime": start, "completionTime": stamp, "succeeded": int(spec.get("completions", 1)),
             "ready": 0, "terminating": 0, "uncountedTerminatedPods": {},

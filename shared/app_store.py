@@ -157,6 +157,18 @@ class AppStore:
     def has_state(self, app: str) -> bool:
         return bool(self.redis.hexists(state_key(app), "status"))
 
+    # -- operation log: when each operation started and ended (audit, and the exclusivity tests) ----
+    def log_operation(self, app: str, op_id: str, event: str, phase: str = "") -> None:
+        key = f"wavecd:oplog:{app}"
+        pipe = self.redis.pipeline()
+        pipe.rpush(key, _json({"op": op_id, "event": event, "phase": phase, "at": time.time()}))
+        pipe.ltrim(key, -200, -1)
+        pipe.expire(key, 7 * 86400)
+        pipe.execute()
+
+    def operation_log(self, app: str) -> list[dict[str, Any]]:
+        return [json.loads(raw) for raw in self.redis.lrange(f"wavecd:oplog:{app}", 0, -1)]
+
     # -- running operations (for orphan detection by the tick) -------------------------------------
     def mark_running(self, app: str) -> None:
         self.redis.sadd(RUNNING_KEY, app)

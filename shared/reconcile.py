@@ -229,6 +229,8 @@ def refresh_app(svc: Services, token: LockToken) -> RefreshOutcome:
     status["conditions"] = [_condition(c["type"], c["message"]) for c in comparison.conditions]
     svc.redis.set(diff_key(name), json.dumps(comparison.diffs), ex=86400)
 
+    if comparison.health.status in (HealthStatusCode.PROGRESSING, HealthStatusCode.MISSING):
+        store.schedule(name, time.time() + svc.settings.progressing_recheck)
     start = _decide_sync(svc, app, comparison, request, status)
     if start is None:
         publish_status(svc, token, status)
@@ -241,6 +243,7 @@ def refresh_app(svc: Services, token: LockToken) -> RefreshOutcome:
         publish_status(svc, token, status)
         return RefreshOutcome(f"sync not started: {exc}")
     svc.store.write(token, "operation", op)
+    store.log_operation(name, op["id"], "start")
     status["operationState"] = public_view(op)
     publish_status(svc, token, status)
     store.mark_running(name)
@@ -320,9 +323,11 @@ def _start_operation(svc: Services, app: Application, cluster: Cluster, comparis
     create_ns = None
     if options.create_namespace and destination_ns and not cluster.namespace_exists(destination_ns):
         create_ns = destination_ns
+    started = int(time.time())
     plan = plan_sync(comparison.desired.objects, live_tracked=comparison.to_prune, prune=prune,
                      options=options, in_sync=comparison.in_sync, only=only,
-                     default_namespace=destination_ns, create_namespace=create_ns)
+                     default_namespace=destination_ns, create_namespace=create_ns,
+                     revision=comparison.desired.commit, started_at=started)
     versions = dict(comparison.desired.api_versions)
     for obj in comparison.to_prune:
         versions[ResourceKey.from_object(obj)] = str(obj.get("apiVersion", ""))
@@ -332,6 +337,7 @@ def _start_operation(svc: Services, app: Application, cluster: Cluster, comparis
     op = new_operation(app, revision=comparison.desired.commit, tree_id=comparison.desired.tree_id,
                        source_path=app.spec.primary_source.path, steps=steps, sync_fail_steps=fail_steps,
                        request=request, automated=automated)
+    op["progress"]["startedAtUnix"] = started
     op["progress"]["namespaceToCreate"] = create_ns
     op["progress"]["managedNamespaceMetadata"] = app.spec.sync_policy.managed_namespace_metadata
     op["progress"]["jitter"] = random.random()

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     reconcile_period: float = 120.0
     reconcile_jitter: float = 60.0
     beat_tick: float = 5.0
+    # An app whose health is still Progressing is compared again this soon (Argo CD reacts to watch
+    # events; we re-check on a short due time until the health settles).
+    progressing_recheck: float = 5.0
 
     # Per-app operation lock.
     lock_ttl: float = 60.0

@@ -169,11 +169,27 @@ def _create_namespace(ctx: _Ctx) -> None:
     ctx.cluster.apply(placed)
 
 
-def _find(desired: DesiredState, key: ResourceKey, hook: bool) -> dict[str, Any] | None:
+def _find(desired: DesiredState, key: ResourceKey, hook: bool, *, phase: str = "", revision: str = "",
+          started_at: int = 0) -> dict[str, Any] | None:
+    """The desired object behind a planned key; a hook matches by the name the planner gave it."""
     for obj in desired.objects:
-        if hooks.is_hook(obj) == hook and ResourceKey.from_object(obj) == key:
+        if hooks.is_hook(obj) != hook:
+            continue
+        found = ResourceKey.from_object(obj)
+        if not hook:
+            if found == key:
+                return obj
+            continue
+        if (found.group, found.kind, found.namespace) != (key.group, key.kind, key.namespace):
+            continue
+        if hooks.hook_name(obj, phase, revision=revision, started_at=started_at) == key.name:
             return obj
     return None
+
+
+def _find_hook(ctx: _Ctx, desired: DesiredState, key: ResourceKey, phase: str) -> dict[str, Any] | None:
+    return _find(desired, key, True, phase=phase, revision=ctx.op["syncResult"]["revision"],
+                 started_at=int(ctx.progress.get("startedAtUnix", 0)))
 
 
 def _result(item: dict[str, Any], record: dict[str, Any], status: str, message: str,
@@ -244,13 +260,11 @@ def _apply_object(ctx: _Ctx, record: dict[str, Any], item: dict[str, Any], desir
 def _run_hook(ctx: _Ctx, record: dict[str, Any], item: dict[str, Any], desired: DesiredState) -> None:
     assert ctx.cluster is not None
     key = ResourceKey.from_dict(item)
-    obj = _find(desired, key, hook=True)
+    obj = _find_hook(ctx, desired, key, record["phase"])
     if obj is None:
         raise WaveCDError(f"hook {key} is no longer in the rendered manifests")
-    started = int(time.mktime(time.strptime(ctx.op["startedAt"], "%Y-%m-%dT%H:%M:%SZ")))
-    name = hooks.hook_name(obj, record["phase"], revision=ctx.op["syncResult"]["revision"],
-                           started_at=started)
-    hook_key = ResourceKey(key.group, key.kind, key.namespace, name)
+    name = key.name
+    hook_key = key
     names = ctx.progress.setdefault("hookNames", {})
     names[f"{record['phase']}:{key}"] = name
     policies = item.get("deletePolicies") or ["BeforeHookCreation"]
@@ -387,7 +401,9 @@ def _step_timeout(ctx: _Ctx, record: dict[str, Any]) -> float:
     desired = ctx.load_desired()
     found = []
     for item in record["objects"]:
-        obj = _find(desired, ResourceKey.from_dict(item), hook=item["action"] == "hook")
+        key = ResourceKey.from_dict(item)
+        obj = _find_hook(ctx, desired, key, record["phase"]) if item["action"] == "hook" \
+            else _find(desired, key, False)
         text = annotation(obj, WAVE_TIMEOUT_ANNOTATION) if obj else None
         if text:
             try:
@@ -454,7 +470,7 @@ def _finish(ctx: _Ctx, phase: str, message: str, *, allow_retry: bool = True) ->
         op["retryCount"] = int(op.get("retryCount", 0)) + 1
         delay = retry_delay(ctx.app, op["retryCount"])
         op["message"] = f"Retrying attempt #{op['retryCount']} in {delay:.0f}s: {message}"
-        ctx.progress.update(step=0, stage=STAGE_APPLY, stepStartedAt=time.time() + delay)
+        ctx.progress.update(step=0, stage=STAGE_APPLY, stepStartedAt=time.time() + delay, hooksCreated=[])
         return _advance(ctx, "wave_apply", 0, delay)
     if phase == FAILED and message != TERMINATED_MESSAGE:
         _run_sync_fail_hooks(ctx)
@@ -485,6 +501,7 @@ def _finish(ctx: _Ctx, phase: str, message: str, *, allow_retry: bool = True) ->
     except StaleWriterError as exc:
         return StepOutcome(str(exc))
     svc.store.clear_running(token.app)
+    svc.store.log_operation(token.app, op["id"], "end", phase)
     svc.coalescer.mark_pending(token.app)  # a fresh comparison after every operation
     svc.locks.release(token)
     return StepOutcome(f"operation {op['id']} {phase}: {message}", finished=True)
