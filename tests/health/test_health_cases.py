@@ -2,12 +2,12 @@
 
 A case holds `object` and `expected` ({status, message} or null for "no health"); optional `scripts`
 ({"group/Kind": lua}) are passed to assess as the caller's Lua rules; `message_contains` checks part of
-a message that is not fully predictable; `max_seconds` bounds how long the assessment may take.
+a message that is not fully predictable. The time and memory limits are proven by the message the
+limit produces ("timed out after 0.5s"), not by wall-clock assertions, which a loaded CI machine breaks.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -42,9 +42,7 @@ def test_testdata_is_present() -> None:
 def test_assess_case(path: Path) -> None:
     case = yaml.safe_load(path.read_text(encoding="utf-8"))
     rules = LuaHealthRules.from_mapping(case["scripts"]) if "scripts" in case else None
-    started = time.monotonic()
     result = assess(case["object"], rules)
-    elapsed = time.monotonic() - started
     expected = case["expected"]
     if expected is None:
         assert result is None
@@ -55,8 +53,6 @@ def test_assess_case(path: Path) -> None:
         assert result.message == expected["message"]
     if "message_contains" in case:
         assert case["message_contains"] in result.message
-    if "max_seconds" in case:
-        assert elapsed < case["max_seconds"]
 
 
 @pytest.mark.parametrize("path", IGNORE_CASES, ids=_id)
