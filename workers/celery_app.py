@@ -30,11 +30,16 @@ TASK_ROUTES = {
 }
 
 
+def _broker_url(url: str) -> str:
+    """kombu names a Redis unix socket `redis+socket://`; redis-py (and the embedded server) `unix://`."""
+    return "redis+socket://" + url[len("unix://"):] if url.startswith("unix://") else url
+
+
 def _config() -> dict[str, object]:
     """Read lazily, when Celery first needs its configuration: importing this module starts nothing."""
     settings = get_settings()
     return dict(
-        broker_url=resolve_redis_url(settings),
+        broker_url=_broker_url(resolve_redis_url(settings)),
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
@@ -66,3 +71,5 @@ def make_celery() -> Celery:
 
 
 app = make_celery()
+
+import workers.instrumentation  # noqa: E402,F401

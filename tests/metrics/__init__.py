@@ -1,0 +1,1 @@
+"""Metrics in Redis, the /metrics endpoint, worker instrumentation and structured task logs."""
