@@ -39,6 +39,19 @@ from shared.repo_url import normalize_repo_url, redact_text, redact_url
 
 log = logging.getLogger(__name__)
 
+# Set by the worker's instrumentation: called with ("ls-remote" | "fetch", url, seconds) after each
+# request to a remote, so git traffic shows in metrics without this module knowing about Prometheus.
+on_request: Callable[[str, str, float], None] | None = None
+
+
+def _report(kind: str, url: str, started: float) -> None:
+    hook = on_request
+    if hook is not None:
+        try:
+            hook(kind, redact_url(url), time.monotonic() - started)
+        except Exception:  # noqa: BLE001 - metrics never break a fetch
+            log.debug("git request hook failed", exc_info=True)
+
 _FULL_SHA = re.compile(r"^[0-9a-fA-F]{40}$")
 _SHORT_SHA = re.compile(r"^[0-9a-fA-F]{7,39}$")
 _REFSPECS = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
@@ -170,9 +183,13 @@ class RepoCache:
         repo = self.open(url)
         callbacks = self._callbacks(url)
         self.stats["ls_remote"] += 1
-        with self._errors(url, callbacks, "listing refs of"):
-            remote = repo.remotes.create_anonymous(_transport_url(url))
-            heads = remote.list_heads(callbacks=callbacks)
+        started = time.monotonic()
+        try:
+            with self._errors(url, callbacks, "listing refs of"):
+                remote = repo.remotes.create_anonymous(_transport_url(url))
+                heads = remote.list_heads(callbacks=callbacks)
+        finally:
+            _report("ls-remote", url, started)
         refs: dict[str, str] = {}
         head_target: str | None = None
         for head in heads:
@@ -212,9 +229,12 @@ class RepoCache:
             callbacks = self._callbacks(url)
             self.stats["fetch"] += 1
             started = time.monotonic()
-            with self._errors(url, callbacks, "fetching"):
-                remote = repo.remotes.create_anonymous(_transport_url(url))
-                remote.fetch(refspecs=_REFSPECS, callbacks=callbacks, prune=pygit2.enums.FetchPrune.PRUNE)
+            try:
+                with self._errors(url, callbacks, "fetching"):
+                    remote = repo.remotes.create_anonymous(_transport_url(url))
+                    remote.fetch(refspecs=_REFSPECS, callbacks=callbacks, prune=pygit2.enums.FetchPrune.PRUNE)
+            finally:
+                _report("fetch", url, started)
             self._set_head(repo, head_target)
             log.info("fetched %s in %.2fs", redact_url(url), time.monotonic() - started)
         return FetchResult(True, refs)
@@ -282,9 +302,11 @@ class RepoCache:
         callbacks = self._callbacks(url)
         with self.lock(url):
             self.stats["fetch"] += 1
+            started = time.monotonic()
             try:
                 remote = repo.remotes.create_anonymous(_transport_url(url))
                 remote.fetch(refspecs=[sha], callbacks=callbacks)
+                _report("fetch", url, started)
             except (pygit2.GitError, AuthenticationFailed, TransientError, OSError) as exc:
                 log.info("fetching %s by id from %s failed: %s", sha, redact_url(url),
                          self._scrub(callbacks, url, str(exc)))
