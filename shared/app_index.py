@@ -92,21 +92,19 @@ def tick(svc: Services, now: float) -> TickResult:
         store.remove_app(name)
         result.removed.append(name)
 
-    due = store.pop_due(now, {n: next_due(svc, now) for n in store.app_names()})
-    for name in due:
-        doc = store.get_app(name)
-        if doc is None:
-            continue
-        try:
-            app = Application.parse(doc)
-            url = app.spec.primary_source.repo_url
-        except Exception:  # noqa: BLE001 - an invalid spec is reported by its own refresh
-            result.refresh.append(name)
-            continue
-        result.fetch.setdefault(url, []).append(name)
+    names = store.app_names()
+    due = store.pop_due(now, {n: next_due(svc, now) for n in names})
+    if due:
+        by_name = {entry.name: entry for entry in indexed_apps(svc)}
+        for name in due:
+            entry = by_name.get(name)
+            if entry is None:  # an invalid spec: its own refresh reports it
+                if name in seen:
+                    result.refresh.append(name)
+                continue
+            result.fetch.setdefault(entry.app.spec.primary_source.repo_url, []).append(name)
 
     # Repairs: an operation whose chain died, or a pending refresh nobody will run.
-    names = store.app_names()
     if names:
         pipe = svc.redis.pipeline()
         for name in names:
@@ -124,15 +122,43 @@ def tick(svc: Services, now: float) -> TickResult:
     return result
 
 
-def apps_for_repo(svc: Services, repo_url: str) -> list[tuple[str, Application]]:
+@dataclass
+class IndexedApp:
+    name: str
+    doc: dict[str, Any]
+    app: Application
+    repo_key: str
+    spec_hash: str
+
+
+_parsed: dict[str, tuple[bytes, IndexedApp | None]] = {}
+
+
+def indexed_apps(svc: Services) -> list[IndexedApp]:
+    """Every valid app in the index, parsed once per change of its stored document (per process)."""
+    raws = svc.store.all_apps_raw()
+    for name in list(_parsed):
+        if name not in raws:
+            del _parsed[name]
+    result = []
+    for name, raw in raws.items():
+        memo = _parsed.get(name)
+        if memo is None or memo[0] != raw:
+            doc = json.loads(raw)
+            try:
+                app = Application.parse(doc)
+                entry: IndexedApp | None = IndexedApp(name, doc, app,
+                                                      normalize_repo_url(app.spec.primary_source.repo_url),
+                                                      spec_hash(doc))
+            except Exception:  # noqa: BLE001 - an invalid spec is reported by its own refresh
+                entry = None
+            memo = (raw, entry)
+            _parsed[name] = memo
+        if memo[1] is not None:
+            result.append(memo[1])
+    return result
+
+
+def apps_for_repo(svc: Services, repo_url: str) -> list[IndexedApp]:
     key = normalize_repo_url(repo_url)
-    found = []
-    for name, doc in svc.store.all_apps().items():
-        try:
-            app = Application.parse(doc)
-        except Exception:  # noqa: BLE001
-            continue
-        if any(normalize_repo_url(s.repo_url) == key for s in ([app.spec.source] if app.spec.source
-                                                               else app.spec.sources or [])):
-            found.append((name, app))
-    return found
+    return [entry for entry in indexed_apps(svc) if entry.repo_key == key]

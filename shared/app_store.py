@@ -93,6 +93,18 @@ class AppStore:
     def all_apps(self) -> dict[str, dict[str, Any]]:
         return {k.decode(): json.loads(v) for k, v in self.redis.hgetall(APPS_KEY).items()}
 
+    def all_apps_raw(self) -> dict[str, bytes]:
+        """The stored documents as bytes: callers that memoize parsing compare these."""
+        return {k.decode(): v for k, v in self.redis.hgetall(APPS_KEY).items()}
+
+    def sources(self, names: list[str]) -> list[dict[str, Any] | None]:
+        raws = self.redis.mget([f"wavecd:source:{n}" for n in names]) if names else []
+        return [json.loads(r) if r else None for r in raws]
+
+    def set_sources(self, values: dict[str, dict[str, Any]]) -> None:
+        if values:
+            self.redis.mset({f"wavecd:source:{n}": _json(v) for n, v in values.items()})
+
     def app_names(self) -> list[str]:
         return sorted(k.decode() for k in self.redis.hkeys(APPS_KEY))
 

@@ -49,15 +49,17 @@ def resolve_commit(svc: Services, app: Application, revision: str | None = None)
         return svc.repos.resolve(source.repo_url, wanted)
 
 
-def load_desired(svc: Services, app: Application, commit: str, cluster: Cluster) -> DesiredState:
+def load_desired(svc: Services, app: Application, commit: str, cluster: Cluster, *,
+                 hard: bool = False) -> DesiredState:
+    """`hard` (a hard refresh) renders again instead of trusting the shared render cache."""
     source = app.spec.primary_source
     options = DirectoryOptions.from_source(source.directory)
     try:
-        rendered = render_app(svc.repos, svc.redis, source.repo_url, commit, source.path, options)
+        rendered = render_app(svc.repos, svc.redis, source.repo_url, commit, source.path, options, refresh=hard)
     except ConfigurationError:
         # The commit is not in this host's cache yet (another host fetched it): fetch once, retry.
         svc.repos.fetch(source.repo_url)
-        rendered = render_app(svc.repos, svc.redis, source.repo_url, commit, source.path, options)
+        rendered = render_app(svc.repos, svc.redis, source.repo_url, commit, source.path, options, refresh=hard)
     namespace = app.spec.destination.namespace
     objects = []
     api_versions: dict[ResourceKey, str] = {}

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from shared import log_context
 from shared.app_index import spec_hash
 from shared.app_lock import LockToken
 from shared.desired_state import DesiredState, load_desired, resolve_commit
@@ -87,8 +88,8 @@ def inventory_of(status: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def compare_app(svc: Services, app: Application, commit: str, cluster: Cluster,
-                inventory: list[dict[str, str]]) -> Comparison:
-    desired = load_desired(svc, app, commit, cluster)
+                inventory: list[dict[str, str]], *, hard: bool = False) -> Comparison:
+    desired = load_desired(svc, app, commit, cluster, hard=hard)
     managed = desired.managed
     wanted: list[tuple[str, ResourceKey]] = [
         (str(o.get("apiVersion")), ResourceKey.from_object(o)) for o in managed]
@@ -213,8 +214,13 @@ def refresh_app(svc: Services, token: LockToken) -> RefreshOutcome:
     request = store.take_sync_request(name)
     revision = (request or {}).get("revision") or None
     try:
+        hard = store.take_hard_refresh(name)
+        if hard:
+            svc.repos.fetch(source.repo_url, force=True)
+            revision = revision or source.target_revision
         commit = _commit_for(svc, name, doc, app, revision)
-        comparison = compare_app(svc, app, commit, cluster, inventory_of(previous))
+        log_context.bind(revision=commit)
+        comparison = compare_app(svc, app, commit, cluster, inventory_of(previous), hard=hard)
     except WaveCDError as exc:
         status["health"] = previous.get("health") or {"status": HealthStatusCode.UNKNOWN.value}
         status["conditions"] = [_condition("ComparisonError", str(exc))]
@@ -243,6 +249,7 @@ def refresh_app(svc: Services, token: LockToken) -> RefreshOutcome:
         publish_status(svc, token, status)
         return RefreshOutcome(f"sync not started: {exc}")
     svc.store.write(token, "operation", op)
+    log_context.bind(operation=op["id"])
     store.log_operation(name, op["id"], "start")
     status["operationState"] = public_view(op)
     publish_status(svc, token, status)

@@ -127,7 +127,7 @@ def _cache_put(client: redis.Redis | None, key: str, payload: dict[str, Any]) ->
 
 def render_app(cache: RepoCache, redis_client: redis.Redis | None, url: str, commit: str, path: str,
                options: DirectoryOptions, *, limits: ManifestLimits | None = None,
-               kustomize_timeout: float = kustomize.DEFAULT_TIMEOUT) -> RenderedManifests:
+               kustomize_timeout: float = kustomize.DEFAULT_TIMEOUT, refresh: bool = False) -> RenderedManifests:
     """The app's objects at `commit` (fetched already), from the Redis cache when another render made them.
 
     Raises StallingError for broken content (naming the file), ConfigurationError when the commit is not
@@ -136,7 +136,7 @@ def render_app(cache: RepoCache, redis_client: redis.Redis | None, url: str, com
     limits = limits or ManifestLimits.from_settings()
     source, clean, renderer, tree_id = _app_source(cache, url, commit, path, options)
     key = _cache_key(url, renderer, tree_id, clean, options, limits)
-    cached = _cache_get(redis_client, key)
+    cached = None if refresh else _cache_get(redis_client, key)  # a hard refresh renders again
     if cached is not None:
         stats["cache_hits"] += 1
         return RenderedManifests(cached["objects"], tree_id, [_join(clean, s) for s in cached["sources"]],

@@ -12,8 +12,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shared.app_index import apps_for_repo, spec_hash
+from shared.app_index import apps_for_repo
 from shared.errors import WaveCDError
+from shared.manifests import DirectoryOptions
+from shared.render import source_fingerprint
 from shared.repo_url import normalize_repo_url, redact_url
 
 if TYPE_CHECKING:
@@ -75,26 +77,41 @@ def fetch_and_detect(svc: Services, repo_url: str, due: list[str]) -> FetchOutco
     except WaveCDError as exc:
         # Every app on the repo shows the error through its own refresh.
         outcome.error = f"{redact_url(repo_url)}: {exc}"
-        outcome.refresh = [name for name, _ in apps]
+        outcome.refresh = [entry.name for entry in apps]
         return outcome
     due_set = set(due)
-    for name, app in apps:
-        source = app.spec.primary_source
-        doc = svc.store.get_app(name) or {}
-        try:
-            commit = svc.repos.resolve(source.repo_url, source.target_revision)
-            tree = svc.repos.path_tree_id(source.repo_url, commit, source.path)
-        except WaveCDError as exc:
-            log.info("app %s: cannot resolve %s: %s", name, source.target_revision, exc)
-            outcome.refresh.append(name)
+    previous = svc.store.sources([entry.name for entry in apps])
+    commits: dict[str, str | WaveCDError] = {}
+    fingerprints: dict[tuple[str, str, str], str | None] = {}
+    seen_now: dict[str, dict[str, str]] = {}
+    for entry, before in zip(apps, previous, strict=True):
+        source = entry.app.spec.primary_source
+        revision = source.target_revision
+        if revision not in commits:
+            try:
+                commits[revision] = svc.repos.resolve(source.repo_url, revision)
+            except WaveCDError as exc:
+                commits[revision] = exc
+        commit = commits[revision]
+        if isinstance(commit, WaveCDError):
+            log.info("app %s: cannot resolve %s: %s", entry.name, revision, commit)
+            outcome.refresh.append(entry.name)
             continue
-        seen = {"commit": commit, "tree": tree, "spec": spec_hash(doc)}
-        previous = svc.store.source(name)
-        svc.store.set_source(name, seen)
-        desired_changed = previous is None or previous.get("tree") != tree \
-            or previous.get("spec") != seen["spec"]
-        if desired_changed or name in due_set:
-            outcome.refresh.append(name)
+        options = DirectoryOptions.from_source(source.directory)
+        fkey = (commit, source.path, options.cache_key())
+        if fkey not in fingerprints:
+            try:
+                fingerprints[fkey] = source_fingerprint(svc.repos, source.repo_url, commit, source.path, options)
+            except WaveCDError:
+                fingerprints[fkey] = None  # a missing or broken path: its refresh reports it
+        fingerprint = fingerprints[fkey]
+        seen = {"commit": commit, "tree": fingerprint or "", "spec": entry.spec_hash}
+        seen_now[entry.name] = seen
+        changed = before is None or fingerprint is None or before.get("tree") != seen["tree"] \
+            or before.get("spec") != seen["spec"]
+        if changed or entry.name in due_set:
+            outcome.refresh.append(entry.name)
         else:
-            outcome.unchanged.append(name)
+            outcome.unchanged.append(entry.name)
+    svc.store.set_sources(seen_now)
     return outcome

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared import hooks
+from shared import hooks, log_context
 from shared.app_lock import LockToken
 from shared.app_store import StaleWriterError
 from shared.desired_state import load_desired
@@ -91,6 +91,7 @@ def _enter(svc: Services, token: LockToken, op_id: str, seq: int) -> _Ctx | Step
         return StepOutcome(f"operation {op_id} is no longer current; stopping")
     if op.get("phase") in FINAL_PHASES:
         return StepOutcome(f"operation {op_id} already ended ({op['phase']})")
+    log_context.bind(operation=op_id, revision=(op.get("syncResult") or {}).get("revision"))
     if int(op["progress"].get("seq", 0)) != seq:
         return StepOutcome(f"operation {op_id} moved on (seq {op['progress'].get('seq')} != {seq}); stopping")
     return _Ctx(svc, token, op, seq)

@@ -7,42 +7,45 @@ JSON formatter (WAVECD_LOG_JSON=true) prints them as fields. Only names and ids 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-_context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("wavecd_task", default=None)
+from shared import log_context
+from shared.log_context import bind
+
+__all__ = ["ContextFilter", "JsonFormatter", "bind", "configure", "task_context"]
 
 _FIELDS = ("app", "operation", "revision", "step", "repo")
+# The positional parameters of each task, so `task_context` can name them without finalizing the Celery
+# app (which would read its configuration). tests/metrics checks this table against the real signatures.
+TASK_PARAMS: dict[str, tuple[str, ...]] = {
+    "wavecd.tick": (),
+    "wavecd.fetch": ("repo", "due"),
+    "wavecd.diff": ("app",),
+    "wavecd.wave_apply": ("app", "operation", "step", "token", "seq"),
+    "wavecd.health_check": ("app", "operation", "step", "token", "seq"),
+    "wavecd.app_admin": ("action", "app", "cascade"),
+}
 
 
 @contextlib.contextmanager
-def task_context(task: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[None]:
+def task_context(task: str, args: Sequence[Any], kwargs: dict[str, Any],
+                 params: Sequence[str] | None = None) -> Iterator[None]:
+    names = tuple(params) if params is not None else TASK_PARAMS.get(task, ())
+    bound = {**dict(zip(names, args, strict=False)), **kwargs}
     values = {"task": task}
     for name in _FIELDS:
-        if name in kwargs and kwargs[name] is not None:
-            values[name] = str(kwargs[name])
-    if args and "app" not in values and task != "wavecd.fetch":
-        values["app"] = str(args[0])
-    token = _context.set(values)
-    try:
+        if bound.get(name) is not None:
+            values[name] = str(bound[name])
+    with log_context.scope(values):
         yield
-    finally:
-        _context.reset(token)
-
-
-def bind(**values: str) -> None:
-    """Add identifiers (e.g. the revision once resolved) to the current task's context."""
-    current = _context.get()
-    if current is not None:
-        current.update({k: str(v) for k, v in values.items()})
 
 
 class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        for key, value in (_context.get() or {}).items():
+        for key, value in log_context.current().items():
             setattr(record, key, value)
         return True
 

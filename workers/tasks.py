@@ -99,14 +99,14 @@ def fetch(self: WaveTask, repo: str, due: list[str] | None = None) -> dict[str, 
 
 
 @app.task(base=WaveTask, name="wavecd.diff", bind=True)
-def diff(self: WaveTask, name: str) -> str:
+def diff(self: WaveTask, app: str) -> str:
     """Compare desired with live under the app's lock; start an operation when one is needed."""
     svc = services()
-    svc.coalescer.started(name)
-    token = svc.locks.acquire(name)
+    svc.coalescer.started(app)
+    token = svc.locks.acquire(app)
     if token is None:
         return "coalesced: the app is busy; a refresh follows when it is free"
-    svc.coalescer.got_lock(name)
+    svc.coalescer.got_lock(app)
     try:
         outcome = refresh_app(svc, token)
     except WaveCDError as exc:
@@ -120,46 +120,46 @@ def diff(self: WaveTask, name: str) -> str:
         _enqueue(outcome.next)  # the lock travels with the operation chain
         return outcome.summary
     svc.locks.release(token)
-    if svc.coalescer.take_pending(name):
-        request_refresh(name)
+    if svc.coalescer.take_pending(app):
+        request_refresh(app)
     return outcome.summary if outcome is not None else summary
 
 
 @app.task(base=WaveTask, name="wavecd.wave_apply", bind=True)
-def wave_apply(self: WaveTask, name: str, operation: str, step: int, token: str, seq: int) -> str:
+def wave_apply(self: WaveTask, app: str, operation: str, step: int, token: str, seq: int) -> str:
     """Apply one step (phase + wave) of an operation."""
     svc = services()
-    return _after(name, apply_step(svc, LockToken.decode(name, token), operation, step, seq))
+    return _after(app, apply_step(svc, LockToken.decode(app, token), operation, step, seq))
 
 
 @app.task(base=WaveTask, name="wavecd.health_check", bind=True)
-def health_check(self: WaveTask, name: str, operation: str, step: int, token: str, seq: int) -> str:
+def health_check(self: WaveTask, app: str, operation: str, step: int, token: str, seq: int) -> str:
     """Gate a step on its resources' health; come back later while they progress."""
     svc = services()
-    return _after(name, check_step(svc, LockToken.decode(name, token), operation, step, seq))
+    return _after(app, check_step(svc, LockToken.decode(app, token), operation, step, seq))
 
 
 @app.task(base=WaveTask, name="wavecd.app_admin", bind=True)
-def app_admin(self: WaveTask, action: str, name: str, cascade: bool = False) -> str:
+def app_admin(self: WaveTask, action: str, app: str, cascade: bool = False) -> str:
     """Changes to Applications themselves: create (from a stash key), delete, finalize."""
     svc = services()
     if action == "create":
-        created = create_app(svc, name)
+        created = create_app(svc, app)
         request_refresh(created)
         return f"created {created}"
     if action == "delete":
-        return f"deleted {delete_app(svc, name, cascade)}"
+        return f"deleted {delete_app(svc, app, cascade)}"
     if action == "finalize":
-        token = svc.locks.acquire(name)
+        token = svc.locks.acquire(app)
         if token is None:
-            svc.store.request_terminate(name)
-            app_admin.apply_async(args=["finalize", name], countdown=2)
+            svc.store.request_terminate(app)
+            app_admin.apply_async(args=["finalize", app], countdown=2)
             return "app busy: terminating its operation first"
         try:
             outcome = finalize_app(svc, token)
         finally:
             svc.locks.release(token)
         if not outcome.done:
-            app_admin.apply_async(args=["finalize", name], countdown=outcome.retry_in)
+            app_admin.apply_async(args=["finalize", app], countdown=outcome.retry_in)
         return outcome.summary
     raise ValueError(f"unknown action {action!r}")
