@@ -59,9 +59,12 @@ def _after(name: str, outcome: StepOutcome) -> str:
 def tick(self: WaveTask) -> dict[str, Any]:
     """Beat's heartbeat: mirror Applications, fetch the due repos, repair what crashes left."""
     svc = services()
-    if not svc.redis.set("wavecd:ticklock", "1", nx=True, ex=max(1, int(svc.settings.beat_tick))):
+    if not svc.redis.set("wavecd:ticklock", "1", nx=True, ex=max(5, int(svc.settings.beat_tick * 4))):
         return {"skipped": "another tick is running"}
-    result = run_tick(svc, time.time())
+    try:
+        result = run_tick(svc, time.time())
+    finally:
+        svc.redis.delete("wavecd:ticklock")
     for repo, due in result.fetch.items():
         request_fetch(repo, due)
     for name in result.refresh:
