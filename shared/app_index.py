@@ -64,6 +64,33 @@ def _seed_status(svc: Services, name: str, obj: dict[str, Any]) -> None:
     svc.store.write_unfenced(name, "status", status)
 
 
+def _take_operation_field(svc: Services, cluster: Any, name: str, obj: dict[str, Any]) -> None:  # noqa: ANN401
+    """Argo CD's way to ask for a sync by editing the Application: `operation: {sync: {...}}`.
+
+    The request moves into WaveCD's own sync request and the field is cleared, as Argo CD's controller
+    clears it once it has taken the operation.
+    """
+    sync = (obj.get("operation") or {}).get("sync") or {}
+    initiated = (obj.get("operation") or {}).get("initiatedBy") or {}
+    request: dict[str, Any] = {"prune": bool(sync.get("prune")), "dryRun": bool(sync.get("dryRun")),
+                               "username": str(initiated.get("username") or "kubectl")}
+    if sync.get("revision"):
+        request["revision"] = str(sync["revision"])
+    if sync.get("resources"):
+        request["resources"] = list(sync["resources"])
+    if sync.get("syncOptions"):
+        request["syncOptions"] = list(sync["syncOptions"])
+    op = svc.store.operation(name)
+    if not (op and op.get("phase") in ("Running", "Terminating")):
+        svc.store.request_sync(name, request)
+    settings = svc.settings
+    try:
+        cluster.patch_application(settings.app_api_group, settings.app_api_version, settings.app_namespace, name,
+                                  {"operation": None})
+    except Exception as exc:  # noqa: BLE001 - the next tick retries; the request is recorded already
+        log.warning("app %s: could not clear the operation field: %s", name, exc)
+
+
 def tick(svc: Services, now: float) -> TickResult:
     settings = svc.settings
     store = svc.store
@@ -80,6 +107,9 @@ def tick(svc: Services, now: float) -> TickResult:
         changed = store.put_app(name, obj)
         if not store.has_state(name):
             _seed_status(svc, name, obj)
+        if obj.get("operation"):
+            _take_operation_field(svc, cluster, name, obj)
+            result.refresh.append(name)
         if (obj.get("metadata") or {}).get("deletionTimestamp"):
             if has_resources_finalizer(obj):
                 result.finalize.append(name)

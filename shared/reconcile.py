@@ -26,6 +26,7 @@ from shared.health import HealthStatus, HealthStatusCode, aggregate, assess, is_
 from shared.models import Application
 from shared.operation import FINAL_PHASES, RUNNING, STAGE_APPLY, new_operation, now_iso, public_view
 from shared.resources import (
+    COMPARE_OPTIONS_ANNOTATION,
     SYNC_OPTIONS_ANNOTATION,
     ResourceKey,
     parse_options,
@@ -103,6 +104,7 @@ def compare_app(svc: Services, app: Application, commit: str, cluster: Cluster,
     in_sync: set[ResourceKey] = set()
     health_inputs: list[HealthStatus | None] = []
     conditions: list[dict[str, Any]] = []
+    server_side = server_side_diff_enabled(svc, app)
     for obj in managed:
         key = ResourceKey.from_object(obj)
         live_obj = live.get(key)
@@ -110,7 +112,11 @@ def compare_app(svc: Services, app: Application, commit: str, cluster: Cluster,
         if owner and owner != app.name:
             conditions.append({"type": "SharedResourceWarning",
                                "message": f"{key} is part of applications {app.name} and {owner}"})
-        result = compare(obj, live_obj, ignore=[*app.spec.ignore_differences, *global_ignores])
+        target = obj
+        if server_side and live_obj is not None:
+            # What the API server would make of our apply (defaults, webhooks, field ownership).
+            target = cluster.dry_run_apply(obj)
+        result = compare(target, live_obj, ignore=[*app.spec.ignore_differences, *global_ignores])
         entry: dict[str, Any] = {**key.to_dict(), "version": obj["apiVersion"].rsplit("/", 1)[-1],
                                  "status": result.status}
         if result.status == SYNCED:
@@ -146,6 +152,13 @@ def compare_app(svc: Services, app: Application, commit: str, cluster: Cluster,
         health = aggregate(health_inputs, ignore_missing=True) if health_inputs \
             else HealthStatus(HealthStatusCode.HEALTHY)
     return Comparison(desired, live, resources, sync_status, health, diffs, in_sync, to_prune, conditions)
+
+
+def server_side_diff_enabled(svc: Services, app: Application) -> bool:
+    options = parse_options(app.annotations.get(COMPARE_OPTIONS_ANNOTATION))
+    if "ServerSideDiff" in options:
+        return options["ServerSideDiff"].lower() == "true"
+    return svc.settings.server_side_diff
 
 
 # --------------------------------------------------------------------------------------------------

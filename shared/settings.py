@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     app_namespace: str = "argocd"
     tracking_method: str = "annotation"  # annotation | label | annotation+label
     lua_health_dir: Path | None = None
+    # Compare against a server-side apply dry run instead of the normalized comparison (Argo CD's
+    # ServerSideDiff; per app with `argocd.argoproj.io/compare-options: ServerSideDiff=true`). It costs one
+    # request per resource per reconcile, so it is off by default.
+    server_side_diff: bool = False
     # Argo CD's `resource.customizations.ignoreDifferences.all` etc.: a JSON list of
     # {group, kind, name, namespace, jsonPointers, jqPathExpressions, managedFieldsManagers}.
     ignore_differences: list[dict[str, Any]] = Field(default_factory=list)

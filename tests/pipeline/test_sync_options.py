@@ -1,0 +1,76 @@
+"""Sync options and Application fields beyond the basics: CreateNamespace, the `operation` field, wave
+timeouts, ApplyOutOfSyncOnly and server-side diff."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes import client
+
+from tests.pipeline.harness import GROUP, VERSION, Harness, manifests, unique
+from tests.pipeline.objects import cm
+
+pytestmark = pytest.mark.integration
+
+
+def test_create_namespace_and_a_sync_asked_through_the_operation_field(harness: Harness, git_factory,
+                                                                      celery_workers):
+    target = unique("wcd-created")
+    harness.extra_namespaces.append(target)
+    repo = git_factory.create("createns", {"app/a.yaml": manifests(cm("inside"))})
+    celery_workers.start(1, concurrency=2, env=harness.worker_env())
+    harness.application("createns", repo.url, "app", automated=False, namespace=target,
+                        sync_options=["CreateNamespace=true"])
+    harness.wait("indexed", lambda: harness.store.get_app("createns") is not None)
+    harness.patch_application("createns", {"operation": {"sync": {"revision": repo.head()},
+                                                         "initiatedBy": {"username": "kubectl"}}})
+    harness.wait_synced("createns", revision=repo.head())
+    assert harness.core.read_namespaced_config_map("inside", target).data == {"k": "v"}
+    op = harness.operation("createns")
+    assert op["operation"]["initiatedBy"] == {"username": "kubectl"}
+    cr = harness.custom.get_namespaced_custom_object(GROUP, VERSION, harness.app_namespace, "applications",
+                                                     "createns")
+    assert not cr.get("operation"), "the operation field is cleared once taken"
+
+
+def test_a_wave_that_never_gets_healthy_times_out_naming_it(harness: Harness, git_factory, celery_workers):
+    slow = {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "slow-job", "annotations": {"argocd.argoproj.io/sync-wave": "0",
+                                                            "wavecd.io/wave-timeout": "2s"}},
+            "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
+                {"name": "main", "image": "busybox:1.36", "command": ["sleep", "600"]}]}}}}
+    repo = git_factory.create("timeout", {"app/a.yaml": manifests(slow, cm("later", wave=1))})
+    celery_workers.start(1, concurrency=2, env=harness.worker_env())
+    harness.application("timeout", repo.url, "app", retry={"limit": 0})
+    op = harness.wait_operation("timeout", "Failed", timeout=60)
+    assert "timed out" in op["message"] and "slow-job" in op["message"], op["message"]
+    with pytest.raises(client.ApiException) as missing:
+        harness.core.read_namespaced_config_map("later", harness.dest_namespace)
+    assert missing.value.status == 404
+
+
+def test_apply_out_of_sync_only_leaves_synced_objects_alone(harness: Harness, git_factory, celery_workers):
+    repo = git_factory.create("onlyoos", {"app/a.yaml": manifests(cm("stable"), cm("moving", v="1"))})
+    celery_workers.start(1, concurrency=2, env=harness.worker_env())
+    harness.application("onlyoos", repo.url, "app", sync_options=["ApplyOutOfSyncOnly=true"])
+    harness.wait_synced("onlyoos", revision=repo.head())
+    new = repo.commit({"app/a.yaml": manifests(cm("stable"), cm("moving", v="2"))})
+    harness.send("wavecd.fetch", repo.url, due=["onlyoos"])
+    harness.wait_synced("onlyoos", revision=new)
+    op = harness.operation("onlyoos")
+    assert [r["name"] for r in op["syncResult"]["resources"]] == ["moving"]
+
+
+def test_server_side_diff_sees_synced_state_and_drift(harness: Harness, git_factory, celery_workers):
+    repo = git_factory.create("ssd", {"app/a.yaml": manifests(cm("conf", mode="git"))})
+    celery_workers.start(1, concurrency=2, env=harness.worker_env())
+    harness.application("ssd", repo.url, "app", automated=False)
+    harness.patch_application("ssd", {"metadata": {"annotations": {
+        "argocd.argoproj.io/compare-options": "ServerSideDiff=true"}}})
+    harness.wait("indexed", lambda: harness.store.get_app("ssd") is not None)
+    harness.request_sync("ssd")
+    harness.wait_synced("ssd", revision=repo.head())
+    harness.core.patch_namespaced_config_map("conf", harness.dest_namespace, {"data": {"mode": "manual"}})
+    harness.send("wavecd.diff", "ssd")
+    harness.wait("drift seen through the dry run",
+                 lambda: harness.status("ssd").get("sync", {}).get("status") == "OutOfSync",
+                 describe=lambda: harness.status("ssd"))
