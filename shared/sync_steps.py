@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -115,7 +116,9 @@ def _advance(ctx: _Ctx, task: str, step: int, countdown: float = 0.0) -> StepOut
 # wave_apply
 
 
-def wave_apply(svc: Services, token: LockToken, op_id: str, step: int, seq: int) -> StepOutcome:
+def _run(svc: Services, token: LockToken, op_id: str, step: int, seq: int, stage: str,
+         body: Callable[[_Ctx, int], StepOutcome]) -> StepOutcome:
+    """What both verbs share: enter the chain, honour terminate, check the stage, map errors."""
     entered = _enter(svc, token, op_id, seq)
     if isinstance(entered, StepOutcome):
         return entered
@@ -123,14 +126,18 @@ def wave_apply(svc: Services, token: LockToken, op_id: str, step: int, seq: int)
     try:
         if svc.store.terminate_requested(token.app):
             return _terminate(ctx)
-        if ctx.progress["stage"] != STAGE_APPLY or int(ctx.progress["step"]) != step:
-            return StepOutcome(f"step {step} is not due for apply; stopping")
+        if ctx.progress["stage"] != stage or int(ctx.progress["step"]) != step:
+            return StepOutcome(f"step {step} is not at stage {stage}; stopping")
         ctx.load()
-        return _apply_step(ctx, step)
+        return body(ctx, step)
     except StaleWriterError as exc:
         return StepOutcome(str(exc))
     except WaveCDError as exc:
         return _finish(ctx, FAILED, str(exc))
+
+
+def wave_apply(svc: Services, token: LockToken, op_id: str, step: int, seq: int) -> StepOutcome:
+    return _run(svc, token, op_id, step, seq, STAGE_APPLY, _apply_step)
 
 
 def _apply_step(ctx: _Ctx, step: int) -> StepOutcome:
@@ -313,21 +320,7 @@ def _drop_inventory(ctx: _Ctx, key: ResourceKey) -> None:
 
 
 def health_check(svc: Services, token: LockToken, op_id: str, step: int, seq: int) -> StepOutcome:
-    entered = _enter(svc, token, op_id, seq)
-    if isinstance(entered, StepOutcome):
-        return entered
-    ctx = entered
-    try:
-        if svc.store.terminate_requested(token.app):
-            return _terminate(ctx)
-        if ctx.progress["stage"] != STAGE_WAIT or int(ctx.progress["step"]) != step:
-            return StepOutcome(f"step {step} is not waiting for health; stopping")
-        ctx.load()
-        return _check_step(ctx, step)
-    except StaleWriterError as exc:
-        return StepOutcome(str(exc))
-    except WaveCDError as exc:
-        return _finish(ctx, FAILED, str(exc))
+    return _run(svc, token, op_id, step, seq, STAGE_WAIT, _check_step)
 
 
 def _check_step(ctx: _Ctx, step: int) -> StepOutcome:
