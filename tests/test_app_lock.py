@@ -1,0 +1,97 @@
+"""The per-app lock, fenced status writes, the operation CAS and refresh coalescing, on a real Redis."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from shared.app_lock import AppLocks, LockToken
+from shared.app_store import AppStore, StaleWriterError
+from shared.coalesce import Coalescer
+
+
+@pytest.fixture()
+def locks(redis_client):
+    return AppLocks(redis_client, ttl_seconds=0.5)
+
+
+@pytest.fixture()
+def store(redis_client):
+    return AppStore(redis_client)
+
+
+def test_one_holder_at_a_time_with_increasing_fences(locks):
+    first = locks.acquire("web")
+    assert first is not None and first.fence == 1
+    assert locks.acquire("web") is None
+    assert locks.release(first)
+    second = locks.acquire("web")
+    assert second is not None and second.fence == 2
+    assert locks.acquire("api") is not None  # another app is independent
+
+
+def test_only_the_owner_renews_or_releases(locks):
+    token = locks.acquire("web")
+    assert token is not None
+    impostor = LockToken("web", "someone-else", token.fence)
+    assert not locks.renew(impostor)
+    assert not locks.release(impostor)
+    assert locks.renew(token)
+    assert locks.owns(token)
+
+
+def test_an_expired_lock_is_taken_over_and_the_old_token_is_powerless(locks):
+    old = locks.acquire("web")
+    assert old is not None
+    time.sleep(0.7)
+    new = locks.acquire("web")
+    assert new is not None and new.fence > old.fence
+    assert not locks.renew(old)
+    assert not locks.release(old)
+    assert locks.holder("web") == new
+
+
+def test_token_text_round_trip(locks):
+    token = locks.acquire("web")
+    assert token is not None
+    assert LockToken.decode("web", token.encode()) == token
+
+
+def test_status_writes_are_fenced(locks, store):
+    old = locks.acquire("web")
+    assert old is not None
+    store.write(old, "status", {"sync": {"status": "Synced"}})
+    time.sleep(0.7)
+    new = locks.acquire("web")
+    assert new is not None
+    with pytest.raises(StaleWriterError):
+        store.write(old, "status", {"sync": {"status": "OutOfSync"}})
+    store.write(new, "status", {"sync": {"status": "OutOfSync"}})
+    assert store.status("web") == {"sync": {"status": "OutOfSync"}}
+
+
+def test_operation_transition_is_a_compare_and_set(locks, store):
+    token = locks.acquire("web")
+    assert token is not None
+    op = {"id": "op1", "progress": {"seq": 0}}
+    store.write(token, "operation", op)
+    moved = {"id": "op1", "progress": {"seq": 1}}
+    assert store.transition(token, moved, expected_seq=0)
+    # A second delivery of the same task (still expecting seq 0) does not move the chain again.
+    assert not store.transition(token, {"id": "op1", "progress": {"seq": 1, "dup": True}}, expected_seq=0)
+    assert store.operation("web") == moved
+    assert not store.transition(token, {"id": "other", "progress": {"seq": 2}}, expected_seq=1)
+
+
+def test_coalescing_keeps_one_queued_and_never_loses_a_request(redis_client):
+    co = Coalescer(redis_client, queued_ttl=60)
+    assert co.claim_enqueue("web")          # first trigger enqueues
+    assert not co.claim_enqueue("web")      # the next 999 coalesce
+    co.started("web")                       # the task starts: requests may queue again
+    assert co.claim_enqueue("web")
+    co.got_lock("web")
+    assert not co.take_pending("web")       # nobody asked while we held the lock...
+    co.mark_pending("web")                  # ...until a refresh found the app busy
+    assert co.take_pending("web")
+    assert not co.take_pending("web")
