@@ -270,11 +270,19 @@ class Cluster:
 
     def prepare(self, obj: dict[str, Any], default_namespace: str, app_name: str, tracking_method: str
                 ) -> dict[str, Any]:
-        """A deep copy ready to apply: namespace filled (namespaced kinds) or removed (cluster-scoped),
+        """A copy ready to apply: namespace filled (namespaced kinds) or removed (cluster-scoped),
         tracking marks stamped. Unknown kinds are a StallingError (UnknownKind). A hook with only
-        `generateName` is accepted (it gets the label mark, not the annotation: it has no name yet)."""
+        `generateName` is accepted (it gets the label mark, not the annotation: it has no name yet).
+
+        Only what this writes is copied (the object, its metadata, annotations and labels): the rest is
+        shared with `obj`, which is never modified. A no-op reconcile prepares every object of an app,
+        so a deep copy here was the largest single cost of a reconcile."""
         _check_object(obj, need_name=False)
-        out = copy.deepcopy(obj)
+        meta_in = obj.get("metadata") or {}
+        out = {**obj, "metadata": {**meta_in}}
+        for part in ("annotations", "labels"):
+            if isinstance(meta_in.get(part), dict):
+                out["metadata"][part] = dict(meta_in[part])
         info = self.resource_info(str(out["apiVersion"]), str(out["kind"]))
         meta = out["metadata"]
         if info.namespaced:

@@ -71,6 +71,43 @@ def _app_source(cache: RepoCache, url: str, commit: str, path: str,
     return source, clean, "directory", tree_id
 
 
+def path_tree_ids(cache: RepoCache, url: str, commit: str, paths: list[str]) -> dict[str, str | None]:
+    """The git tree id of each app path at `commit` (None where the path is missing): a cheap first look.
+
+    Equal path tree ids mean equal files under the path; only a kustomization can depend on more
+    (`../base`), which `source_fingerprint` accounts for.
+    """
+    repo, root = cache.commit_tree(url, commit)
+    # Each directory's entries are read once, so 500 apps under `apps/` cost one read of `apps/`.
+    listings: dict[str, dict[str, tuple[str, bool]]] = {}
+
+    def entries(prefix: str, tree_id: str) -> dict[str, tuple[str, bool]]:
+        if prefix not in listings:
+            tree = repo[tree_id]
+            listings[prefix] = {e.name: (str(e.id), e.type_str == "tree") for e in tree}  # type: ignore[union-attr]
+        return listings[prefix]
+
+    result: dict[str, str | None] = {}
+    for path in paths:
+        try:
+            clean = clean_app_path(path)
+        except StallingError:
+            result[path] = None
+            continue
+        if clean == ".":
+            result[path] = str(root.id)
+            continue
+        tree_id, prefix, found = str(root.id), "", True
+        for part in clean.split("/"):
+            entry = entries(prefix, tree_id).get(part)
+            if entry is None or not entry[1]:
+                found = False
+                break
+            tree_id, prefix = entry[0], f"{prefix}/{part}"
+        result[path] = tree_id if found else None
+    return result
+
+
 def source_fingerprint(cache: RepoCache, url: str, commit: str, path: str, options: DirectoryOptions) -> str:
     """What the app's desired state depends on at `commit`: equal fingerprints, equal manifests."""
     _, clean, renderer, tree_id = _app_source(cache, url, commit, path, options)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from shared.app_index import apps_for_repo
 from shared.errors import WaveCDError
 from shared.manifests import DirectoryOptions
-from shared.render import source_fingerprint
+from shared.render import path_tree_ids, source_fingerprint
 from shared.repo_url import normalize_repo_url, redact_url
 
 if TYPE_CHECKING:
@@ -83,6 +83,7 @@ def fetch_and_detect(svc: Services, repo_url: str, due: list[str]) -> FetchOutco
     previous = svc.store.sources([entry.name for entry in apps])
     commits: dict[str, str | WaveCDError] = {}
     fingerprints: dict[tuple[str, str, str], str | None] = {}
+    path_trees: dict[str, dict[str, str | None]] = {}
     seen_now: dict[str, dict[str, str]] = {}
     for entry, before in zip(apps, previous, strict=True):
         source = entry.app.spec.primary_source
@@ -98,20 +99,33 @@ def fetch_and_detect(svc: Services, repo_url: str, due: list[str]) -> FetchOutco
             outcome.refresh.append(entry.name)
             continue
         options = DirectoryOptions.from_source(source.directory)
-        fkey = (commit, source.path, options.cache_key())
-        if fkey not in fingerprints:
-            try:
-                fingerprints[fkey] = source_fingerprint(svc.repos, source.repo_url, commit, source.path, options)
-            except WaveCDError:
-                fingerprints[fkey] = None  # a missing or broken path: its refresh reports it
-        fingerprint = fingerprints[fkey]
-        seen = {"commit": commit, "tree": fingerprint or "", "spec": entry.spec_hash}
-        seen_now[entry.name] = seen
+        if commit not in path_trees:
+            paths = [e.app.spec.primary_source.path for e in apps]
+            path_trees[commit] = path_tree_ids(svc.repos, source.repo_url, commit, paths)
+        path_tree = path_trees[commit].get(source.path) or ""
+        if before and path_tree and before.get("pathTree") == path_tree \
+                and str(before.get("tree", "")).startswith("directory:"):
+            fingerprint: str | None = str(before["tree"])  # same files, plain directory: nothing to redo
+        else:
+            fkey = (commit, source.path, options.cache_key())
+            if fkey not in fingerprints:
+                try:
+                    fingerprints[fkey] = source_fingerprint(svc.repos, source.repo_url, commit, source.path,
+                                                            options)
+                except WaveCDError:
+                    fingerprints[fkey] = None  # a missing or broken path: its refresh reports it
+            fingerprint = fingerprints[fkey]
+        seen = {"commit": commit, "tree": fingerprint or "", "pathTree": path_tree, "spec": entry.spec_hash}
         changed = before is None or fingerprint is None or before.get("tree") != seen["tree"] \
             or before.get("spec") != seen["spec"]
         if changed or entry.name in due_set:
             outcome.refresh.append(entry.name)
+            seen_now[entry.name] = seen
         else:
+            # Untouched by this push: its record (and the commit its status names) moves on at its next
+            # due refresh, which comes through here too. Not rewriting 500 records keeps a push cheap.
             outcome.unchanged.append(entry.name)
+            if before is not None and before.get("pathTree") != path_tree:
+                seen_now[entry.name] = seen
     svc.store.set_sources(seen_now)
     return outcome
