@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class FetchOutcome:
     refresh: list[str] = field(default_factory=list)
+    routine: set[str] = field(default_factory=set)       # in `refresh` only because they were due
     unchanged: list[str] = field(default_factory=list)
     fetched: bool = False
     error: str | None = None
@@ -120,6 +121,8 @@ def fetch_and_detect(svc: Services, repo_url: str, due: list[str]) -> FetchOutco
             or before.get("spec") != seen["spec"]
         if changed or entry.name in due_set:
             outcome.refresh.append(entry.name)
+            if not changed:
+                outcome.routine.add(entry.name)
             seen_now[entry.name] = seen
         else:
             # Untouched by this push: its record (and the commit its status names) moves on at its next

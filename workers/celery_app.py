@@ -20,6 +20,9 @@ from shared.settings import get_settings
 
 QUEUES = ("git", "apply", "health")
 
+# kombu's Redis transport serves priority 0 first; routine due refreshes use this lower one.
+LOW_PRIORITY = 6
+
 TASK_ROUTES = {
     "wavecd.fetch": {"queue": "git"},
     "wavecd.diff": {"queue": "git"},
@@ -53,6 +56,8 @@ def _config() -> dict[str, object]:
         task_routes=TASK_ROUTES,
         task_time_limit=settings.task_time_limit,
         task_soft_time_limit=max(1.0, settings.task_time_limit - 10),
+        # kombu's Redis transport keeps priorities 0/3/6/9 in separate lists and serves 0 first: a push's
+        # refresh (0) goes ahead of the periodic reconcile of every app (LOW_PRIORITY).
         broker_transport_options={"visibility_timeout": settings.visibility_timeout},
         broker_connection_retry_on_startup=True,
         worker_cancel_long_running_tasks_on_connection_loss=True,

@@ -21,19 +21,22 @@ from shared.sync_steps import StepOutcome
 from shared.sync_steps import health_check as check_step
 from shared.sync_steps import wave_apply as apply_step
 from workers.base import WaveTask
-from workers.celery_app import app
+from workers.celery_app import LOW_PRIORITY, app
 from workers.context import services
 from workers.logging_context import bind
 
 log = logging.getLogger(__name__)
 
 
-def request_refresh(name: str, *, countdown: float = 0.0) -> bool:
-    """Coalesced: enqueue a `diff` only when none is queued for the app already."""
+def request_refresh(name: str, *, countdown: float = 0.0, routine: bool = False) -> bool:
+    """Coalesced: enqueue a `diff` only when none is queued for the app already.
+
+    `routine` refreshes (an app merely due) queue behind those a change asked for.
+    """
     svc = services()
     if not svc.coalescer.claim_enqueue(name):
         return False
-    diff.apply_async(args=[name], countdown=countdown)
+    diff.apply_async(args=[name], countdown=countdown or None, priority=LOW_PRIORITY if routine else 0)
     return True
 
 
@@ -88,7 +91,7 @@ def fetch(self: WaveTask, repo: str, due: list[str] | None = None) -> dict[str, 
         while True:
             outcome = fetch_and_detect(svc, repo, due)
             for name in outcome.refresh:
-                request_refresh(name)
+                request_refresh(name, routine=name in outcome.routine)
             refreshed.extend(outcome.refresh)
             unchanged += len(outcome.unchanged)
             again = release_fetch(svc, repo)
