@@ -28,7 +28,8 @@ from workers.logging_context import bind
 log = logging.getLogger(__name__)
 
 
-def request_refresh(name: str, *, countdown: float = 0.0, routine: bool = False) -> bool:
+def request_refresh(name: str, *, countdown: float = 0.0, routine: bool = False,
+                    producer: Any = None) -> bool:  # noqa: ANN401 - a kombu Producer, to publish in bulk
     """Coalesced: enqueue a `diff` only when none is queued for the app already.
 
     `routine` refreshes (an app merely due) queue behind those a change asked for.
@@ -36,7 +37,8 @@ def request_refresh(name: str, *, countdown: float = 0.0, routine: bool = False)
     svc = services()
     if not svc.coalescer.claim_enqueue(name):
         return False
-    diff.apply_async(args=[name], countdown=countdown or None, priority=LOW_PRIORITY if routine else 0)
+    diff.apply_async(args=[name], countdown=countdown or None, priority=LOW_PRIORITY if routine else 0,
+                     producer=producer)
     return True
 
 
@@ -80,28 +82,38 @@ def tick(self: WaveTask) -> dict[str, Any]:
 
 @app.task(base=WaveTask, name="wavecd.fetch", bind=True)
 def fetch(self: WaveTask, repo: str, due: list[str] | None = None) -> dict[str, Any]:
-    """One fetch per repository (deduplicated), then a refresh of each app it changed or that is due."""
+    """One fetch per repository (deduplicated), then a refresh of each app it changed or that is due.
+
+    Apps a commit changed are enqueued first and the repo's fetch lock is released before the routine
+    (merely due) refreshes are enqueued, so a push arriving meanwhile never waits behind hundreds of them.
+    """
     svc = services()
     due = list(due or [])
     if not claim_fetch(svc, repo, due):
         return {"coalesced": True}
-    refreshed: list[str] = []
+    changed: list[str] = []
+    routine: list[str] = []
     unchanged = 0
-    try:
-        while True:
+    while True:
+        try:
             outcome = fetch_and_detect(svc, repo, due)
-            for name in outcome.refresh:
-                request_refresh(name, routine=name in outcome.routine)
-            refreshed.extend(outcome.refresh)
-            unchanged += len(outcome.unchanged)
-            again = release_fetch(svc, repo)
-            if again is None or not claim_fetch(svc, repo, []):
-                break
-            due = again
-    except Exception:
-        release_fetch(svc, repo)
-        raise
-    return {"refreshed": sorted(set(refreshed)), "unchanged": unchanged}
+        except Exception:
+            release_fetch(svc, repo)
+            raise
+        urgent = [n for n in outcome.refresh if n not in outcome.routine]
+        for name in urgent:
+            request_refresh(name)
+        changed.extend(urgent)
+        routine.extend(n for n in outcome.refresh if n in outcome.routine)
+        unchanged += len(outcome.unchanged)
+        again = release_fetch(svc, repo)
+        if again is None or not claim_fetch(svc, repo, []):
+            break
+        due = again
+    with app.producer_or_acquire() as producer:
+        for name in sorted(set(routine) - set(changed)):
+            request_refresh(name, routine=True, producer=producer)
+    return {"changed": sorted(set(changed)), "routine": len(set(routine)), "unchanged": unchanged}
 
 
 @app.task(base=WaveTask, name="wavecd.diff", bind=True)
