@@ -44,12 +44,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(check, timeout: float, what: str) -> None:
+def wait_for(check, timeout: float, what: str, interval: float = 0.2) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.2)
+        time.sleep(interval)
 
 
 def make_repo(path: Path, apps: int, resources: int) -> str:
@@ -166,6 +166,18 @@ def main() -> None:
                     done += 1
             return done
 
+        queue_lists = [q + suffix for q in ("git", "apply", "health") for suffix in ("", "\x06\x163", "\x06\x166",
+                                                                                   "\x06\x169")]
+
+        def idle() -> bool:
+            """Cheap first test (so polling does not steal the workers' CPU): queues empty, no app lock held."""
+            pipe = r.pipeline()
+            for key in queue_lists:
+                pipe.llen(key)
+            if any(pipe.execute()):
+                return False
+            return next(r.scan_iter(match="wavecd:lock:*", count=1000), None) is None
+
         def synced() -> int:
             pipe = r.pipeline()
             for i in range(args.apps):
@@ -192,7 +204,8 @@ def main() -> None:
                 r.zadd("wavecd:due", {f"app-{i}": 0 for i in range(args.apps)})
                 t0 = time.monotonic()
                 celery.send_task("wavecd.tick")
-                wait_for(lambda s=since: reconciled_since(s) == args.apps, 1800, "a reconcile cycle")
+                wait_for(lambda s=since: idle() and reconciled_since(s) == args.apps, 1800,
+                         "a reconcile cycle", interval=0.05)
                 elapsed = time.monotonic() - t0
                 counts = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{kport}/sandbox/requests").read())
                 total = sum(c["count"] for c in counts["requests"])

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from shared import hooks
 from shared.errors import ConfigurationError
+from shared.kube_errors import UnknownKind
 from shared.manifests import DirectoryOptions
 from shared.models import Application
 from shared.render import render_app
 from shared.resources import ResourceKey
+from shared.tracking import stamp
 
 if TYPE_CHECKING:
     from shared.cluster import Cluster
@@ -61,10 +63,49 @@ def load_desired(svc: Services, app: Application, commit: str, cluster: Cluster,
         svc.repos.fetch(source.repo_url)
         rendered = render_app(svc.repos, svc.redis, source.repo_url, commit, source.path, options, refresh=hard)
     namespace = app.spec.destination.namespace
+    crd_scopes = _crd_scopes(rendered.objects)
     objects = []
     api_versions: dict[ResourceKey, str] = {}
     for obj in rendered.objects:
-        placed = cluster.prepare(obj, namespace, app.name, svc.settings.tracking_method)
+        try:
+            placed = cluster.prepare(obj, namespace, app.name, svc.settings.tracking_method)
+        except UnknownKind:
+            # A custom resource whose CRD is in this same app and not applied yet: its scope comes from
+            # that CRD, and the sync applies the CRD first (kind order), as Argo CD does.
+            group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+            scope = crd_scopes.get((group, str(obj.get("kind", ""))))
+            if scope is None:
+                raise
+            placed = _place(obj, namespace if scope == "Namespaced" else None, app.name,
+                            svc.settings.tracking_method)
         objects.append(placed)
         api_versions[ResourceKey.from_object(placed)] = str(placed.get("apiVersion", ""))
     return DesiredState(commit, rendered.tree_id, rendered.renderer, objects, api_versions)
+
+
+def _crd_scopes(objects: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """(group, kind) -> scope for every CustomResourceDefinition among `objects`."""
+    scopes = {}
+    for obj in objects:
+        if obj.get("kind") == "CustomResourceDefinition" and str(obj.get("apiVersion", "")).startswith(
+                "apiextensions.k8s.io/"):
+            spec = obj.get("spec") or {}
+            kind = (spec.get("names") or {}).get("kind")
+            if spec.get("group") and kind:
+                scopes[(str(spec["group"]), str(kind))] = str(spec.get("scope") or "Namespaced")
+    return scopes
+
+
+def _place(obj: dict[str, Any], namespace: str | None, app_name: str, method: str) -> dict[str, Any]:
+    """What `Cluster.prepare` does, for a kind discovery cannot know yet."""
+    meta = dict(obj.get("metadata") or {})
+    for part in ("annotations", "labels"):
+        if isinstance(meta.get(part), dict):
+            meta[part] = dict(meta[part])
+    if namespace is None:
+        meta.pop("namespace", None)
+    else:
+        meta["namespace"] = meta.get("namespace") or namespace or "default"
+    out = {**obj, "metadata": meta}
+    stamp(out, app_name, method, ResourceKey.from_object(out))
+    return out

@@ -74,3 +74,29 @@ def test_server_side_diff_sees_synced_state_and_drift(harness: Harness, git_fact
     harness.wait("drift seen through the dry run",
                  lambda: harness.status("ssd").get("sync", {}).get("status") == "OutOfSync",
                  describe=lambda: harness.status("ssd"))
+
+
+def test_an_app_that_brings_its_own_crd_and_custom_resources(harness: Harness, git_factory, celery_workers):
+    group = f"{unique('w')}.example.com"
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": f"widgets.{group}"},
+           "spec": {"group": group, "scope": "Namespaced",
+                    "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+                    "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                        "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+    widget = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 3}}
+    repo = git_factory.create("crdapp", {"app/a.yaml": manifests(widget, crd)})
+    celery_workers.start(1, concurrency=2, env=harness.worker_env())
+    harness.application("crdapp", repo.url, "app")
+    try:
+        harness.wait_synced("crdapp", revision=repo.head())
+        live = client.CustomObjectsApi(harness.api).get_namespaced_custom_object(
+            group, "v1", harness.dest_namespace, "widgets", "w1")
+        assert live["spec"] == {"size": 3}
+        kinds = [r["kind"] for r in harness.operation("crdapp")["syncResult"]["resources"]]
+        assert kinds.index("CustomResourceDefinition") < kinds.index("Widget")
+    finally:
+        try:
+            client.ApiextensionsV1Api(harness.api).delete_custom_resource_definition(f"widgets.{group}")
+        except client.ApiException:
+            pass
