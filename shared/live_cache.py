@@ -38,6 +38,11 @@ MAX_BACKOFF = 30.0
 
 Gvr = tuple[str, str, str]
 
+# Set by the worker: called with each object a watch reports changed (ADDED, MODIFIED, DELETED), outside
+# the cache's lock, so the app that tracks it can be refreshed at once (Argo CD reacts to watch events
+# the same way: drift is seen without waiting for the next poll). Errors in it are logged and ignored.
+on_change: Callable[[dict[str, Any]], None] | None = None
+
 
 class ListWatchTransport(Protocol):
     """What the cache needs of a client: paged LISTs and a streaming WATCH."""
@@ -298,6 +303,12 @@ class LiveCache:
                 self._store_if_newer(informer, key, obj)
             if rv:
                 informer.resource_version = str(rv)
+        hook = on_change
+        if hook is not None and kind in ("ADDED", "MODIFIED", "DELETED"):
+            try:
+                hook(obj)
+            except Exception:  # noqa: BLE001 - a notification must never break the watch
+                log.warning("live cache change hook failed", exc_info=True)
 
     @staticmethod
     def _store_if_newer(informer: _Informer, key: tuple[str, str], obj: dict[str, Any]) -> None:

@@ -78,3 +78,4 @@ def make_celery() -> Celery:
 app = make_celery()
 
 import workers.instrumentation  # noqa: E402,F401
+import workers.watch_refresh  # noqa: E402,F401

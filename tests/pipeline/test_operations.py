@@ -65,15 +65,15 @@ def test_without_prune_dropped_objects_stay_out_of_sync(harness: Harness, git_fa
 
 def test_self_heal_reverts_a_manual_change(harness: Harness, git_factory, celery_workers):
     repo = git_factory.create("heal", {"app/a.yaml": manifests(cm("settings", mode="git"))})
-    celery_workers.start(1, concurrency=2, env=harness.worker_env(WAVECD_RECONCILE_PERIOD="1",
-                                                                  WAVECD_SELF_HEAL_BACKOFF_BASE="0.1"))
+    # The reconcile period stays an hour: the drift must be noticed through the workers' watches.
+    celery_workers.start(1, concurrency=2, env=harness.worker_env(WAVECD_SELF_HEAL_BACKOFF_BASE="0.1"))
     harness.application("heal", repo.url, "app", self_heal=True)
     harness.wait_synced("heal", revision=repo.head())
     ns = harness.dest_namespace
     harness.core.patch_namespaced_config_map("settings", ns, {"data": {"mode": "manual"}})
     harness.wait("drift reverted",
                  lambda: harness.core.read_namespaced_config_map("settings", ns).data == {"mode": "git"},
-                 timeout=60, describe=lambda: harness.status("heal"))
+                 timeout=60, tick=False, describe=lambda: harness.status("heal"))
     assert len(harness.store.operation_log("heal")) >= 4  # two operations: start/end each
 
 
