@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.deploy.manifests import K8S, Doc, build, find, kustomize_command, one, selects
+from workers.celery_app import LOW_PRIORITY
 
 pytestmark = pytest.mark.skipif(kustomize_command() is None, reason="neither kustomize nor kubectl on PATH")
 
@@ -62,7 +63,10 @@ def test_keda_scales_the_worker_on_every_queue_it_consumes():
     assert scaled["apiVersion"] == "keda.sh/v1alpha1"
     target = scaled["spec"]["scaleTargetRef"]
     worker = one(docs, target["kind"], target["name"])
-    assert {t["metadata"]["listName"] for t in scaled["spec"]["triggers"]} == _queues(worker) == QUEUES
+    lists = {t["metadata"]["listName"] for t in scaled["spec"]["triggers"]}
+    # Each queue's list, plus kombu's list for routine refreshes at LOW_PRIORITY on the git queue.
+    assert {name.split("\x06\x16")[0] for name in lists} == _queues(worker) == QUEUES
+    assert f"git\x06\x16{LOW_PRIORITY}" in lists
     redis = one(docs, "Service", "wavecd-redis")
     for trigger in scaled["spec"]["triggers"]:
         assert trigger["type"] == "redis"
