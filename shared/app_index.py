@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# When the last tick finished (Unix seconds): fresh means beat sends ticks and a worker runs them.
+TICK_HEARTBEAT_KEY = "wavecd:heartbeat:tick"
+
 
 @dataclass
 class TickResult:

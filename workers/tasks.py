@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Any
 
+from shared.app_index import TICK_HEARTBEAT_KEY
 from shared.app_index import tick as run_tick
 from shared.app_lifecycle import create_app, delete_app, finalize_app
 from shared.app_lock import LockToken
@@ -68,6 +69,7 @@ def tick(self: WaveTask) -> dict[str, Any]:
         return {"skipped": "another tick is running"}
     try:
         result = run_tick(svc, time.time())
+        svc.redis.set(TICK_HEARTBEAT_KEY, str(time.time()), ex=86400)
     finally:
         svc.redis.delete("wavecd:ticklock")
     for repo, due in result.fetch.items():

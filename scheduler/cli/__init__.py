@@ -17,6 +17,7 @@ cli = typer.Typer(name="wavecd", help="GitOps continuous delivery for Kubernetes
 _SUBCOMMANDS = {
     "app": ("scheduler.cli.app_cmds", "Manage applications through the API server."),
     "admin": ("scheduler.cli.admin", "Offline checks: health rules, sync plans, diffs, webhook matching."),
+    "check": ("scheduler.cli.check", "Health probes for processes without a port (beat)."),
 }
 
 

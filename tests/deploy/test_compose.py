@@ -102,7 +102,7 @@ def test_flower_has_basic_auth_persistence_and_prefix(services):
     assert "/flower/healthcheck" in " ".join(flower["healthcheck"]["test"])
 
 
-@pytest.mark.parametrize("name", ["redis", "worker", "api", "flower"])
+@pytest.mark.parametrize("name", ["redis", "worker", "beat", "api", "flower"])
 def test_healthchecks(services, name):
     check = services[name]["healthcheck"]
     assert check["test"][0] in ("CMD", "CMD-SHELL")
@@ -130,3 +130,7 @@ def test_wavecd_services_share_one_image_and_run_read_only(services):
     assert len({s["image"] for s in wavecd}) == 1
     for s in wavecd:
         assert s["read_only"] is True and "/tmp" in s["tmpfs"]
+
+
+def test_beat_health_is_the_tick_heartbeat(services):
+    assert services["beat"]["healthcheck"]["test"][1:4] == ["wavecd", "check", "tick"]
