@@ -219,9 +219,6 @@ class AppStore:
         return self.redis.getdel(f"wavecd:hard-refresh:{app}") is not None
 
     # -- what the last fetch resolved for each app ---------------------------------------------------
-    def set_source(self, app: str, source: dict[str, Any]) -> None:
-        self.redis.set(f"wavecd:source:{app}", _json(source))
-
     def source(self, app: str) -> dict[str, Any] | None:
         raw = self.redis.get(f"wavecd:source:{app}")
         return json.loads(raw) if raw else None

@@ -36,9 +36,6 @@ class DesiredState:
         """The objects whose sync status counts: hooks and skipped objects are not compared."""
         return [o for o in self.objects if not hooks.is_hook(o) and not hooks.is_skipped(o)]
 
-    def by_key(self) -> dict[ResourceKey, dict[str, Any]]:
-        return {ResourceKey.from_object(o): o for o in self.objects if not hooks.is_hook(o)}
-
 
 def resolve_commit(svc: Services, app: Application, revision: str | None = None) -> str:
     """The commit `revision` (default: the app's targetRevision) names now, fetching when needed."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared import hooks, log_context
@@ -52,7 +52,6 @@ class StepOutcome:
     summary: str
     next: StepCall | None = None
     finished: bool = False          # the lock was released: the caller handles the pending refresh
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
