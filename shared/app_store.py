@@ -33,6 +33,23 @@ redis.call('HSET', KEYS[2], 'operation', ARGV[5], 'fence', ARGV[2])
 return 1
 """
 
+# Edits the text rather than re-encoding (cjson would turn empty lists into objects). The documents are
+# written with sorted keys and no spaces, and only the operation itself has a "phase" of "Running".
+_MARK_TERMINATING = """
+local raw = redis.call('HGET', KEYS[1], 'operation')
+if not raw then
+  return 0
+end
+local needle = '"phase":"Running"'
+local at = string.find(raw, needle, 1, true)
+if not at then
+  return 0
+end
+local edited = string.sub(raw, 1, at - 1) .. '"phase":"Terminating"' .. string.sub(raw, at + string.len(needle))
+redis.call('HSET', KEYS[1], 'operation', edited)
+return 1
+"""
+
 _FENCED_SET = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
@@ -69,6 +86,7 @@ class AppStore:
         self.redis = client
         self._fenced_set = client.register_script(_FENCED_SET)
         self._transition = client.register_script(_TRANSITION)
+        self._mark_terminating = client.register_script(_MARK_TERMINATING)
 
     # -- the app index (Applications as last read from the cluster) -------------------------------
     def put_app(self, name: str, obj: dict[str, Any]) -> bool:
@@ -204,7 +222,13 @@ class AppStore:
         return json.loads(raw) if raw else None
 
     def request_terminate(self, app: str) -> None:
+        """Ask the running chain to stop at its next step, and show the operation as Terminating meanwhile.
+
+        Only the phase of a Running operation changes (atomically, in Lua); the chain, which owns the
+        operation, ends it as Failed "Operation terminated" when it next looks.
+        """
         self.redis.set(f"wavecd:terminate:{app}", "1", ex=3600)
+        self._mark_terminating(keys=[state_key(app)])
 
     def terminate_requested(self, app: str) -> bool:
         return bool(self.redis.exists(f"wavecd:terminate:{app}"))

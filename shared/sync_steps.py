@@ -358,6 +358,7 @@ def _check_step(ctx: _Ctx, step: int) -> StepOutcome:
         else:
             waiting.append(f"{key} ({code.value})")
     if failed:
+        _delete_hooks(ctx, record, "HookFailed")
         return _finish(ctx, FAILED, "one or more resources are degraded: " + "; ".join(failed[:5]))
     if waiting:
         elapsed = time.time() - float(ctx.progress.get("stepStartedAt", time.time()))

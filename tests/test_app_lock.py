@@ -95,3 +95,20 @@ def test_coalescing_keeps_one_queued_and_never_loses_a_request(redis_client):
     co.mark_pending("web")                  # ...until a refresh found the app busy
     assert co.take_pending("web")
     assert not co.take_pending("web")
+
+
+def test_terminate_marks_a_running_operation_terminating_and_nothing_else(locks, store):
+    token = locks.acquire("web")
+    assert token is not None
+    op = {"id": "op1", "phase": "Running", "progress": {"seq": 3, "steps": [], "hookNames": {}},
+          "syncResult": {"resources": [{"name": "h", "hookPhase": "Running"}]}}
+    store.write(token, "operation", op)
+    store.request_terminate("web")
+    assert store.terminate_requested("web")
+    after = store.operation("web")
+    assert after["phase"] == "Terminating"
+    assert after["syncResult"]["resources"][0]["hookPhase"] == "Running"
+    assert after["progress"] == {"seq": 3, "steps": [], "hookNames": {}}  # empty list stays a list
+    store.write(token, "operation", {**op, "phase": "Failed"})
+    store.request_terminate("web")
+    assert store.operation("web")["phase"] == "Failed"  # a finished operation is left alone

@@ -108,7 +108,7 @@ def test_hooks_run_in_their_phases_and_deletion_policies_apply(harness: Harness,
 
 def test_failing_presync_hook_runs_syncfail_and_stops(harness: Harness, git_factory, celery_workers):
     repo = git_factory.create("fails", {"app/a.yaml": manifests(
-        job_hook("check", "PreSync", succeed=False),
+        job_hook("check", "PreSync", succeed=False, delete_policy="HookFailed"),
         job_hook("cleanup", "SyncFail"),
         cm("never-applied"),
     )})
@@ -120,6 +120,8 @@ def test_failing_presync_hook_runs_syncfail_and_stops(harness: Harness, git_fact
     batch = client.BatchV1Api(harness.api)
     ns = harness.dest_namespace
     harness.wait("SyncFail hook created", lambda: _exists(batch.read_namespaced_job, "cleanup", ns), tick=False)
+    harness.wait("the failed hook deleted (HookFailed)", lambda: not _exists(batch.read_namespaced_job, "check", ns),
+                 tick=False)
     assert not _exists(harness.core.read_namespaced_config_map, "never-applied", ns)
     # The failed revision is not retried automatically (no new operation starts for it).
     started = [e for e in harness.store.operation_log("fails") if e["event"] == "start"]
@@ -148,6 +150,7 @@ def test_terminate_stops_the_chain_and_manual_sync_is_refused_meanwhile(
         actions.sync("term")
     assert busy.value.status == 409 and busy.value.message == IN_PROGRESS
     actions.terminate("term")
+    assert harness.operation("term")["phase"] in ("Terminating", "Failed")
     op = harness.wait_operation("term", "Failed", timeout=30)
     assert op["message"] == "Operation terminated"
     assert not _exists(harness.core.read_namespaced_config_map, "after", harness.dest_namespace)
