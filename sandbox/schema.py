@@ -123,3 +123,33 @@ def root_node(group: str, version: str, kind: str, crd_schema: dict[str, Any] | 
     props["metadata"] = object_meta() or {}
     schema["properties"] = props
     return Node(schema, True)
+
+
+def undeclared_fields(value: Any, node: Node, path: str = "") -> list[str]:
+    """Paths in `value` that the schema does not declare (what server-side apply refuses).
+
+    A node without a schema, or one that preserves unknown fields, accepts anything below it; a map
+    schema (`additionalProperties`) checks each value against its item schema.
+    """
+    raw = node.raw
+    if raw is None or raw.get("x-kubernetes-preserve-unknown-fields") or raw.get("x-kubernetes-int-or-string"):
+        return []
+    found: list[str] = []
+    if isinstance(value, dict):
+        props = raw.get("properties")
+        extra = raw.get("additionalProperties")
+        if props is None and extra is None:
+            return []
+        for key, child in value.items():
+            if props is not None and key in props:
+                found += undeclared_fields(child, node.child(key), f"{path}.{key}")
+            elif isinstance(extra, dict):
+                found += undeclared_fields(child, node.child(key), f"{path}.{key}")
+            elif extra is True:
+                continue
+            else:
+                found.append(f"{path}.{key}")
+    elif isinstance(value, list) and raw.get("items") is not None:
+        for index, item in enumerate(value):
+            found += undeclared_fields(item, node.items(), f"{path}[{index}]")
+    return found

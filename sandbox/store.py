@@ -22,7 +22,7 @@ from sandbox.defaults import Allocator, apply_defaults, validate
 from sandbox.errors import ApiError, already_exists, bad_request, conflict, invalid, not_found
 from sandbox.patching import json_patch, merge_patch, strategic_merge_patch
 from sandbox.resources import Registry, ResourceType
-from sandbox.schema import Node, root_node
+from sandbox.schema import Node, root_node, undeclared_fields
 
 Key = tuple[str, str]  # (group, plural)
 ObjKey = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped
@@ -395,6 +395,14 @@ class Store:
         if rt.namespaced and meta.get("namespace") and meta["namespace"] != namespace:
             raise bad_request("the namespace of the provided object does not match the namespace sent on the "
                               "request")
+        # Server-side apply types the configuration against the schema and refuses undeclared fields with
+        # this message; Kubernetes answers it with a bare 500 (kubernetes/kubernetes#122480), and so do we.
+        undeclared = undeclared_fields({k: v for k, v in config.items() if k not in ("apiVersion", "kind")},
+                                       self.node(rt))
+        if undeclared:
+            where = f"{namespace}/{name}" if rt.namespaced else name
+            raise ApiError(500, f"failed to create typed patch object ({where}; {rt.api_version}, Kind={rt.kind}): "
+                                f"{undeclared[0]}: field not declared in schema", "InternalError")
         live = self._out(rt, old) if old is not None else None
         merged = ssa.server_side_apply(live, config, self.node(rt), manager=opts.manager, force=opts.force,
                                        api_version=rt.api_version, subresource=opts.subresource,

@@ -127,6 +127,9 @@ def status_causes(status: dict[str, Any], secret: bool = False) -> tuple[Cause, 
     return tuple(causes)
 
 
+SCHEMA_REFUSAL = "field not declared in schema"
+
+
 def translate(exc: ApiException, *, verb: str, what: str, kind: str = "", cluster: str = "") -> KubeError:
     """The typed error for a failed request. `what` names the object (e.g. `Deployment.apps ns/web`).
 
@@ -152,6 +155,10 @@ def translate(exc: ApiException, *, verb: str, what: str, kind: str = "", cluste
     if code == 400:
         return _make(KubeInvalid, f"{prefix}: bad request: {server_message or reason}", code,
                      reason or "BadRequest", causes)
+    if code == 500 and SCHEMA_REFUSAL in server_message:
+        # Server-side apply refuses fields the schema does not declare with a bare 500
+        # (kubernetes/kubernetes#122480): a content error in git, not a server fault to retry.
+        return _make(KubeInvalid, f"{prefix}: invalid: {server_message}", code, "Invalid", causes)
     if code in (401, 403):
         label = "unauthorized" if code == 401 else "forbidden"
         return _make(KubeForbidden, f"{prefix}: {label}{where}: {server_message or reason}", code,

@@ -198,3 +198,14 @@ def test_bad_objects_are_stalling(cluster: Cluster) -> None:
 def test_namespace_exists(cluster: Cluster, kube_namespace: str) -> None:
     assert cluster.namespace_exists(kube_namespace)
     assert not cluster.namespace_exists(f"{kube_namespace}-absent")
+
+
+def test_a_field_the_schema_does_not_declare_is_a_content_error(cluster: Cluster, kube_namespace: str) -> None:
+    """Server-side apply refuses undeclared fields (Kubernetes answers 500); it must not look transient."""
+    obj = cluster.prepare(configmap("typo", {"a": "1"}), kube_namespace, "guestbook", "annotation")
+    obj["spec"] = {"replicas": 1}  # a ConfigMap has no spec
+    with pytest.raises(KubeInvalid) as err:
+        cluster.apply(obj)
+    assert isinstance(err.value, StallingError) and not err.value.retryable
+    assert ".spec: field not declared in schema" in str(err.value)
+    assert cluster.get(cm_key(kube_namespace, "typo"), fresh=True) is None

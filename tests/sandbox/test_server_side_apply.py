@@ -157,3 +157,18 @@ def test_apply_dry_run_stores_nothing(dyn, kube_api, kube_namespace):
     with pytest.raises(client.ApiException) as info:
         client.CoreV1Api(kube_api).read_namespaced_config_map("applied", kube_namespace)
     assert info.value.status == 404
+
+
+def test_apply_refuses_fields_the_schema_does_not_declare(kube_api, kube_namespace):
+    """Kubernetes types an apply configuration against the schema: an unknown field fails the request.
+
+    (It answers with a bare 500, kubernetes/kubernetes#122480; the message is what clients rely on.)
+    """
+    deploy = _deploy(kube_namespace)
+    deploy["spec"]["template"]["spec"]["containers"][0]["imagePullPolcy"] = "Always"  # a typo
+    status, body = call(kube_api, "PATCH", f"/apis/apps/v1/namespaces/{kube_namespace}/deployments/ssa?"
+                        f"fieldManager=wavecd", deploy, content_type="application/apply-patch+yaml")
+    assert status >= 400
+    assert "imagePullPolcy: field not declared in schema" in body["message"]
+    status, _ = call(kube_api, "GET", f"/apis/apps/v1/namespaces/{kube_namespace}/deployments/ssa")
+    assert status == 404
