@@ -100,3 +100,23 @@ def test_an_app_that_brings_its_own_crd_and_custom_resources(harness: Harness, g
             client.ApiextensionsV1Api(harness.api).delete_custom_resource_definition(f"widgets.{group}")
         except client.ApiException:
             pass
+
+
+def test_app_of_apps_a_parent_deploys_a_child_application(harness: Harness, git_factory, celery_workers):
+    repo = git_factory.create("apps", {"child/a.yaml": manifests(cm("from-child"))})
+    child = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Application",
+             "metadata": {"name": "child", "namespace": harness.app_namespace},
+             "spec": {"project": "default",
+                      "source": {"repoURL": repo.url, "path": "child", "targetRevision": "HEAD"},
+                      "destination": {"server": "https://kubernetes.default.svc",
+                                      "namespace": harness.dest_namespace},
+                      "syncPolicy": {"automated": {"prune": True}}}}
+    head = repo.commit({"parent/child-app.yaml": manifests(child)})
+    celery_workers.start(1, concurrency=2, env=harness.worker_env())
+    harness.application("parent", repo.url, "parent", namespace=harness.app_namespace)
+    harness.wait_synced("parent", revision=head)
+    harness.wait_synced("child", revision=head)
+    assert harness.core.read_namespaced_config_map("from-child", harness.dest_namespace).data == {"k": "v"}
+    live_child = harness.custom.get_namespaced_custom_object(GROUP, VERSION, harness.app_namespace,
+                                                             "applications", "child")
+    assert live_child["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"].startswith("parent:")
