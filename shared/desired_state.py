@@ -7,6 +7,7 @@ tree id, so a step re-derives them cheaply instead of carrying manifest bodies i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from shared import hooks
@@ -30,6 +31,11 @@ class DesiredState:
     renderer: str
     objects: list[dict[str, Any]]            # every object, hooks included, placed and tracked
     api_versions: dict[ResourceKey, str] = field(default_factory=dict)
+
+    @cached_property
+    def index(self) -> dict[ResourceKey, dict[str, Any]]:
+        """Non-hook objects by key: a step looks up each of its objects here, not by scanning."""
+        return {ResourceKey.from_object(o): o for o in self.objects if not hooks.is_hook(o)}
 
     @property
     def managed(self) -> list[dict[str, Any]]:

@@ -36,6 +36,7 @@ from shared.operation import (
 )
 from shared.reconcile import StepCall, publish_status
 from shared.resources import WAVE_TIMEOUT_ANNOTATION, ResourceKey, annotation
+from shared.tracking import check_ownership
 
 if TYPE_CHECKING:
     from shared.cluster import Cluster
@@ -179,14 +180,12 @@ def _create_namespace(ctx: _Ctx) -> None:
 def _find(desired: DesiredState, key: ResourceKey, hook: bool, *, phase: str = "", revision: str = "",
           started_at: int = 0) -> dict[str, Any] | None:
     """The desired object behind a planned key; a hook matches by the name the planner gave it."""
+    if not hook:
+        return desired.index.get(key)
     for obj in desired.objects:
-        if hooks.is_hook(obj) != hook:
+        if not hooks.is_hook(obj):
             continue
         found = ResourceKey.from_object(obj)
-        if not hook:
-            if found == key:
-                return obj
-            continue
         if (found.group, found.kind, found.namespace) != (key.group, key.kind, key.namespace):
             continue
         if hooks.hook_name(obj, phase, revision=revision, started_at=started_at) == key.name:
@@ -209,8 +208,6 @@ def _result(item: dict[str, Any], record: dict[str, Any], status: str, message: 
 def _apply_object(ctx: _Ctx, record: dict[str, Any], item: dict[str, Any], desired: DesiredState,
                   dry_run: bool) -> str | None:
     """Apply, create (hook) or prune one object; record its result. Returns an error text or None."""
-    from shared.tracking import check_ownership  # noqa: PLC0415 - keeps the import graph light
-
     assert ctx.cluster is not None and ctx.app is not None
     cluster, app = ctx.cluster, ctx.app
     key = ResourceKey.from_dict(item)
