@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from shared.settings import Settings
 from shared.webhooks.event import PushEvent, push_event
-from shared.webhooks.payload import Payload, collect_files, decode_json, validate
+from shared.webhooks.payload import CommitFiles, Payload, collect_files, decode_json, validate
 from shared.webhooks.verify import configured_secret, require_hmac_sha256, secret_value
 
 NAME = "github"
@@ -21,12 +21,6 @@ EVENT_HEADER = "x-github-event"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 MAX_COMMITS = 2048
 MAX_FILES_PER_LIST = 3000
-
-
-class _Commit(Payload):
-    added: list[str] | None = None
-    modified: list[str] | None = None
-    removed: list[str] | None = None
 
 
 class _Repository(Payload):
@@ -42,7 +36,7 @@ class _Push(Payload):
     after: str | None = None
     deleted: bool | None = False
     forced: bool | None = False
-    commits: list[_Commit] | None = None
+    commits: list[CommitFiles] | None = None
     repository: _Repository
 
 
@@ -55,7 +49,7 @@ def verify(headers: Mapping[str, str], body: bytes, settings: Settings) -> None:
     require_hmac_sha256(headers, SIGNATURE_HEADER, secret, body, NAME, prefix="sha256=")
 
 
-def changed_files(commits: list[_Commit] | None, *, complete: bool) -> list[str] | None:
+def changed_files(commits: list[CommitFiles] | None, *, complete: bool) -> list[str] | None:
     """The changed paths, or None when the payload cannot list them all."""
     if not complete or not commits or len(commits) >= MAX_COMMITS:
         return None

@@ -12,19 +12,13 @@ from collections.abc import Mapping
 
 from shared.settings import Settings
 from shared.webhooks.event import PushEvent, push_event
-from shared.webhooks.payload import Payload, collect_files, decode_json, validate
+from shared.webhooks.payload import CommitFiles, Payload, collect_files, decode_json, validate
 from shared.webhooks.verify import configured_secret, require_token, secret_value
 
 NAME = "gitlab"
 EVENT_HEADER = "x-gitlab-event"
 TOKEN_HEADER = "X-Gitlab-Token"
 EVENTS = {"push hook": "push", "tag push hook": "tag_push"}
-
-
-class _Commit(Payload):
-    added: list[str] | None = None
-    modified: list[str] | None = None
-    removed: list[str] | None = None
 
 
 class _Project(Payload):
@@ -43,7 +37,7 @@ class _Repository(Payload):
 class _Push(Payload):
     ref: str
     after: str | None = None
-    commits: list[_Commit] | None = None
+    commits: list[CommitFiles] | None = None
     total_commits_count: int | None = None
     project: _Project | None = None
     repository: _Repository | None = None

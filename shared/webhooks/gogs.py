@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from shared.settings import Settings
 from shared.webhooks.event import PushEvent, push_event
-from shared.webhooks.payload import Payload, collect_files, decode_json, validate
+from shared.webhooks.payload import CommitFiles, Payload, collect_files, decode_json, validate
 from shared.webhooks.verify import configured_secret, require_hmac_sha256, secret_value
 
 GOGS = "gogs"
@@ -29,12 +29,6 @@ GOGS_EVENT_HEADER = "x-gogs-event"
 GITEA_EVENT_HEADER = "x-gitea-event"
 GOGS_SIGNATURE_HEADER = "X-Gogs-Signature"
 GITEA_SIGNATURE_HEADER = "X-Gitea-Signature"
-
-
-class _Commit(Payload):
-    added: list[str] | None = None
-    modified: list[str] | None = None
-    removed: list[str] | None = None
 
 
 class _Repository(Payload):
@@ -47,7 +41,7 @@ class _Repository(Payload):
 class _Push(Payload):
     ref: str
     after: str | None = None
-    commits: list[_Commit] | None = None
+    commits: list[CommitFiles] | None = None
     total_commits: int | None = None
     repository: _Repository
 

@@ -71,8 +71,16 @@ def validate(model: type[ModelT], data: dict[str, Any], provider: str, event: st
         raise WebhookError(400, f"invalid {provider} {event} payload: nested too deeply") from None
 
 
-def collect_files(commits: list[Any] | None) -> list[str]:
-    """Every path added, modified or removed by `commits` (objects with those three list fields)."""
+class CommitFiles(Payload):
+    """A pushed commit's file lists, as GitHub, GitLab, Gogs and Gitea all spell them."""
+
+    added: list[str] | None = None
+    modified: list[str] | None = None
+    removed: list[str] | None = None
+
+
+def collect_files(commits: list[CommitFiles] | None) -> list[str]:
+    """Every path added, modified or removed by `commits`."""
     files: dict[str, None] = {}
     for commit in commits or []:
         for group in (commit.added, commit.modified, commit.removed):
