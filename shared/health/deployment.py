@@ -19,9 +19,7 @@ def deployment_health(obj: Mapping[str, Any]) -> HealthStatus:
     meta, spec, status = f.metadata(obj), f.spec(obj), f.status(obj)
     if f.boolean(spec, "paused", "spec.paused"):
         return HealthStatus(HealthStatusCode.SUSPENDED, "Deployment is paused")
-    generation = f.integer(meta, "generation", "metadata.generation")
-    observed = f.integer(status, "observedGeneration", "status.observedGeneration")
-    if generation > observed:
+    if f.observed_behind(meta, status):
         return HealthStatus(
             PROGRESSING,
             "Waiting for rollout to finish: observed deployment generation less then desired generation",

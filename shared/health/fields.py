@@ -94,3 +94,10 @@ def spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def status(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return mapping(obj, "status", "status")
+
+
+def observed_behind(meta: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    """Whether the controller has not yet seen the latest spec (metadata.generation > status.observedGeneration)."""
+    generation = integer(meta, "generation", "metadata.generation")
+    observed = integer(status, "observedGeneration", "status.observedGeneration")
+    return bool(generation is not None and observed is not None and generation > observed)

@@ -17,9 +17,7 @@ PROGRESSING = HealthStatusCode.PROGRESSING
 
 def replicaset_health(obj: Mapping[str, Any]) -> HealthStatus:
     meta, spec, status = f.metadata(obj), f.spec(obj), f.status(obj)
-    generation = f.integer(meta, "generation", "metadata.generation")
-    observed = f.integer(status, "observedGeneration", "status.observedGeneration")
-    if generation > observed:
+    if f.observed_behind(meta, status):
         return HealthStatus(
             PROGRESSING,
             "Waiting for rollout to finish: observed replica set generation less then desired generation",
