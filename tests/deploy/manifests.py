@@ -31,6 +31,9 @@ CRD_KINDS = {"Application", "ScaledObject"}
 Doc = dict[str, Any]
 
 
+# The worker command every deployment form runs: all three queues, task events on (for Flower).
+WORKER_ARGS = ["celery", "-A", "workers.celery_app", "worker", "-Q", "git,apply,health", "--loglevel=INFO", "-E"]
+
 def load_docs(path: Path) -> list[Doc]:
     """Every non-empty YAML document of a file."""
     with path.open(encoding="utf-8") as f:

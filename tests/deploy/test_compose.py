@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.manifests import COMPOSE_FILE
+from tests.deploy.manifests import COMPOSE_FILE, WORKER_ARGS
 
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 
@@ -64,16 +64,7 @@ def test_redis_never_evicts_and_persists(services):
 def test_two_workers_on_all_queues(services):
     worker = services["worker"]
     assert worker["deploy"]["replicas"] == 2
-    assert worker["command"] == [
-        "celery",
-        "-A",
-        "workers.celery_app",
-        "worker",
-        "-Q",
-        "git,apply,health",
-        "--loglevel=INFO",
-        "-E",
-    ]
+    assert worker["command"] == WORKER_ARGS
     assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
 
 

@@ -7,20 +7,20 @@ from __future__ import annotations
 import pytest
 from celery import Celery
 
-from tests.deploy.manifests import BASE, Doc, build, find, kustomize_command, one, pod_templates, selects
+from tests.deploy.manifests import (
+    BASE,
+    WORKER_ARGS,
+    Doc,
+    build,
+    find,
+    kustomize_command,
+    one,
+    pod_templates,
+    selects,
+)
 
 pytestmark = pytest.mark.skipif(kustomize_command() is None, reason="neither kustomize nor kubectl on PATH")
 
-WORKER_ARGS = [
-    "celery",
-    "-A",
-    "workers.celery_app",
-    "worker",
-    "-Q",
-    "git,apply,health",
-    "--loglevel=INFO",
-    "-E",
-]
 BEAT_ARGS = ["celery", "-A", "scheduler.beat", "beat", "--loglevel=INFO"]
 SERVER_ARGS = ["wavecd", "serve", "--host", "0.0.0.0", "--port", "8080"]
 FLOWER_ARGS = [
