@@ -14,13 +14,19 @@ Where scripts come from, and how a rule is chosen for an object's group and kind
   is accepted too. A part `_` or `*` matches anything; a part holding `*` is a glob (`*.crossplane.io`).
 * An exact group/kind wins over a wildcard kind, which wins over a wildcard group, which wins over both.
 
-The sandbox: scripts see only `obj` and the safe parts of the base library (no os, io, require, load,
-dofile, loadfile, debug, package, collectgarbage, coroutine, string.dump; library tables are read-only;
-`__gc` metatables are refused). Each script is compiled once (text mode only: no bytecode) and cached;
-each run gets fresh globals, so Argo CD scripts that assign globals (`hs = {}`) do not leak into the
-next run. A run is bounded in CPU time (an instruction-count hook that a script's own pcall cannot
-swallow) and the Lua state in memory (lupa's `max_memory`). Any failure - syntax error, runtime error,
-timeout, memory, a result that is not `{status=<code>}` - is Unknown health with a message saying why.
+The runtime is Lua 5.1 (`lupa.lua51`), the language gopher-lua implements and Argo CD runs scripts in:
+`table.getn`, global `unpack`, one number type (3/1 prints "3"), `string.format("%d", 2.5)` truncates.
+Not LuaJIT: its JIT-compiled loops skip the instruction hook and it ignores lupa's memory limit.
+
+The sandbox: scripts see only `obj`, the safe parts of the 5.1 base library, `string`, `table`, `math`
+and, as in Argo CD, a safe `os` holding only `time` and `date` (no io, require, load, loadstring, dofile,
+loadfile, getfenv, setfenv, debug, package, collectgarbage, newproxy, coroutine, string.dump; `print`
+discards its output; library tables are read-only; `__gc` metatables are refused). Each script is
+compiled once (text only: a binary chunk is refused) and cached; each run gets fresh globals (`setfenv`),
+so Argo CD scripts that assign globals (`hs = {}`) do not leak into the next run. A run is bounded in CPU
+time (an instruction-count hook that a script's own pcall cannot swallow) and the Lua state in memory
+(lupa's `max_memory`). Any failure - syntax error, runtime error, timeout, memory, a result that is not
+`{status=<code>}` - is Unknown health with a message saying why.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import lupa.lua54 as lupa
+import lupa.lua51 as lupa
 
 from shared.health.errors import HealthRuleError
 from shared.health.status import HealthStatus, HealthStatusCode
@@ -54,9 +60,10 @@ _STATUS_BY_NAME = {code.value: code for code in HealthStatusCode}
 # Trusted bootstrap, run once per Lua state. It returns (compile, run); scripts never see this code's
 # locals (debug, load, os.clock), only the SAFE table through their fresh per-run environment.
 _BOOTSTRAP = r"""
-local load, pcall, xpcall, error, type, tostring, pairs = load, pcall, xpcall, error, type, tostring, pairs
-local rawget, setmetatable, getmetatable = rawget, setmetatable, getmetatable
-local sethook, setupvalue, clock = debug.sethook, debug.setupvalue, os.clock
+local loadstring, setfenv, pcall, xpcall = loadstring, setfenv, pcall, xpcall
+local error, type, tostring, pairs = error, type, tostring, pairs
+local rawget, setmetatable, getmetatable, sub = rawget, setmetatable, getmetatable, string.sub
+local sethook, clock = debug.sethook, os.clock
 
 local TIMEOUT = setmetatable({}, {__metatable = false})
 
@@ -80,11 +87,11 @@ local function pass_timeout(ok, ...)
   return ok, ...
 end
 local function safe_pcall(f, ...) return pass_timeout(pcall(f, ...)) end
-local function safe_xpcall(f, handler, ...)
+local function safe_xpcall(f, handler)
   return pass_timeout(xpcall(f, function(e)
     if e == TIMEOUT then return TIMEOUT end
     return handler(e)
-  end, ...))
+  end))
 end
 local function safe_setmetatable(t, mt)
   if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
@@ -92,23 +99,30 @@ local function safe_setmetatable(t, mt)
   end
   return setmetatable(t, mt)
 end
+local function discard() end
 
+-- Argo CD's gopher-lua state: the Lua 5.1 base library (without what reaches files, other code or
+-- the interpreter), table, and the safe part of os (time, date). string and math come as well.
 local SAFE = {
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
   pcall = safe_pcall, xpcall = safe_xpcall, select = select, tonumber = tonumber,
-  tostring = tostring, type = type, rawequal = rawequal, rawget = rawget, rawlen = rawlen,
-  setmetatable = safe_setmetatable, getmetatable = getmetatable, unpack = table.unpack,
+  tostring = tostring, type = type, rawequal = rawequal, rawget = rawget, rawset = rawset,
+  setmetatable = safe_setmetatable, getmetatable = getmetatable, unpack = unpack, print = discard,
   string = readonly(string, "string"), table = readonly(table, "table"),
-  math = readonly(math, "math"), utf8 = readonly(utf8, "utf8"), _VERSION = _VERSION,
+  math = readonly(math, "math"), os = readonly({time = os.time, date = os.date}, "os"),
+  _VERSION = _VERSION,
 }
 local ENV_MT = {__index = SAFE, __metatable = false}
 
 local function compile(text, name)
-  return load(text, "=" .. name, "t", {})
+  if sub(text, 1, 1) == "\27" then
+    return nil, name .. ": attempt to load a binary chunk (only text scripts are accepted)"
+  end
+  return loadstring(text, "=" .. name)
 end
 
 local function evaluate(fn, obj)
-  setupvalue(fn, 1, setmetatable({obj = obj}, ENV_MT))
+  setfenv(fn, setmetatable({obj = obj}, ENV_MT))
   local result = fn()
   if type(result) ~= "table" then return "badresult", type(result) end
   local status, message = result.status, result.message
