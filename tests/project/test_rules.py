@@ -127,8 +127,8 @@ def test_default_project_allows_everything() -> None:
 @pytest.mark.parametrize(("pattern", "text", "separators", "matched"), [
     ("a*c", "abc", "", True), ("a*c", "a/c", "/", False), ("a**c", "a/b/c", "/", True),
     ("a?c", "a/c", "/", False), ("[ab]x", "bx", "", True), ("[!ab]x", "cx", "", True), ("[!ab]x", "ax", "", False),
-    ("{x,y}z", "yz", "", True), ("a\\*", "a*", "", True), ("a\\*", "ab", "", False), ("[unclosed", "[unclosed", "", False),
-    ("{unclosed", "{unclosed", "", False),
+    ("{x,y}z", "yz", "", True), ("a\\*", "a*", "", True), ("a\\*", "ab", "", False),
+    ("[unclosed", "[unclosed", "", False), ("{unclosed", "{unclosed", "", False),
 ])
 def test_glob_dialect(pattern: str, text: str, separators: str, matched: bool) -> None:
     assert glob_match(pattern, text, separators) is matched
