@@ -6,13 +6,18 @@ as a Lua table (lists 1-indexed), and the script returns a table with `status` a
 
 Where scripts come from, and how a rule is chosen for an object's group and kind:
 
-* `LuaHealthRules.from_directory(root)`: files `<root>/<group>/<kind>/health.lua`. The core group (``)
-  is the folder `core` (no API group can be named so: CRD groups contain a dot). A folder named `_`
-  matches any group, or any kind.
+* `LuaHealthRules.from_directory(root)`: files `<root>/<group>/<kind>/health.lua`, Argo CD's
+  `resource_customizations` layout. The core group (``) is the folder `core` (no API group can be named
+  so: CRD groups contain a dot). In folder names `_` stands for `*`, as in Argo CD:
+  `_.cnrm.cloud.google.com/_/health.lua` covers every kind of every `*.cnrm.cloud.google.com` group.
 * `LuaHealthRules.from_mapping({"group/Kind": script})`: keys `cert-manager.io/Certificate`, `core/Pod`
   (or `/Pod`, or just `Pod`) for the core group; Argo CD's argocd-cm spelling `cert-manager.io_Certificate`
-  is accepted too. A part `_` or `*` matches anything; a part holding `*` is a glob (`*.crossplane.io`).
-* An exact group/kind wins over a wildcard kind, which wins over a wildcard group, which wins over both.
+  is accepted too. Keys may be globs, as argocd-cm's (`*.crossplane.io/*`, `ec2.aws.crossplane.io_*`);
+  `_` in a part is read as `*` here too.
+* Matching is Argo CD's: one glob over the whole key `group/Kind` (`Kind` alone for the core group), so
+  `*/*` covers no core kind and a lone `*` covers everything. Where several rules match, the most
+  specific wins: an exact group/kind, then a literal group (with a glob kind) before a glob group, a glob
+  group with more literal characters before one with fewer, then a literal kind before a glob.
 
 The runtime is Lua 5.1 (`lupa.lua51`), the language gopher-lua implements and Argo CD runs scripts in:
 `table.getn`, global `unpack`, one number type (3/1 prints "3"), `string.format("%d", 2.5)` truncates.
@@ -262,7 +267,11 @@ def _engine() -> _LuaEngine:
 
 @dataclass(frozen=True, slots=True)
 class LuaScript:
-    """One health script: the group/kind pattern it covers, where it came from, and its text."""
+    """One health script: the group/kind pattern it covers, where it came from, and its text.
+
+    `group` and `kind` are as written (`_` and `*` are wildcards, `core`/"" the core group); `pattern`
+    is Argo CD's matching form, one glob over the whole key: `group/Kind`, or `Kind` for the core group.
+    """
 
     group: str
     kind: str
@@ -273,24 +282,32 @@ class LuaScript:
     def is_exact(self) -> bool:
         return not (_is_pattern(self.group) or _is_pattern(self.kind))
 
+    @property
+    def pattern(self) -> str:
+        return resource_key(_glob(self.group), _glob(self.kind))
+
+    @property
+    def specificity(self) -> tuple[bool, int, bool, int]:
+        """Sort key, most specific first: a literal group before a glob (and among globs, the one with
+        more literal characters), then a literal kind before a glob. A core-group key that is a glob
+        (`*`) spans every group, so it ranks as a glob group."""
+        group, kind = _glob(self.group), _glob(self.kind)
+        group_wild = _is_pattern(group) or (not group and _is_pattern(kind))
+        return (group_wild, -len(group.replace("*", "")), _is_pattern(kind), -len(kind.replace("*", "")))
+
+
+def resource_key(group: str, kind: str) -> str:
+    """Argo CD's override key of a group/kind: `group/Kind`, or just `Kind` for the core group."""
+    return f"{group}/{kind}" if group else kind
+
+
+def _glob(part: str) -> str:
+    """A key part as a glob: `_` stands for `*` (Argo CD's folder names cannot hold `*`)."""
+    return part.replace("_", "*")
+
 
 def _is_pattern(part: str) -> bool:
-    return part in WILDCARDS or "*" in part
-
-
-def _part_matches(pattern: str, value: str) -> bool:
-    if pattern in WILDCARDS:
-        return True
-    if "*" in pattern:
-        return fnmatch.fnmatchcase(value, pattern)
-    return pattern == value
-
-
-def _specificity(script: LuaScript) -> int:
-    """0 = exact group + pattern kind, 1 = pattern group + exact kind, 2 = both patterns."""
-    if not _is_pattern(script.group):
-        return 0
-    return 1 if not _is_pattern(script.kind) else 2
+    return any(char in part for char in WILDCARDS)
 
 
 def parse_rule_key(key: str) -> tuple[str, str]:
@@ -327,7 +344,7 @@ class LuaHealthRules:
         for script in scripts or []:
             target = self._exact if script.is_exact else patterns
             target[(script.group, script.kind)] = script  # a later script for the same key wins
-        self._patterns = sorted(patterns.values(), key=_specificity)
+        self._patterns = sorted(patterns.values(), key=lambda script: script.specificity)
         self._resolved: dict[tuple[str, str], LuaScript | None] = {}
 
     # --- loading -------------------------------------------------------------------------------------
@@ -390,8 +407,8 @@ class LuaHealthRules:
             pass
         found = self._exact.get(key)
         if found is None:
-            found = next((s for s in self._patterns if _part_matches(s.group, group)
-                          and _part_matches(s.kind, kind)), None)
+            wanted = resource_key(group, kind)
+            found = next((s for s in self._patterns if fnmatch.fnmatchcase(wanted, s.pattern)), None)
         self._resolved[key] = found
         return found
 

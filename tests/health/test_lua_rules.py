@@ -43,6 +43,25 @@ def test_from_directory_layout(tmp_path: Path) -> None:
     assert assess(gadget, rules).message == "any group"
 
 
+def test_from_directory_underscore_folders_are_globs(tmp_path: Path) -> None:
+    """Argo CD's resource_customizations layout: `_` in a folder name stands for `*`."""
+    _write(tmp_path, "_.cnrm.cloud.google.com", "_", 'return { status = "Healthy", message = "any cnrm" }')
+    _write(tmp_path, "_.cnrm.cloud.google.com", "ComputeInstance", 'return { status = "Degraded", message = "vm" }')
+    _write(tmp_path, "sql.cnrm.cloud.google.com", "_", 'return { status = "Suspended", message = "sql" }')
+    rules = LuaHealthRules.from_directory(tmp_path)
+
+    def message(api_version: str, kind: str) -> str | None:
+        result = assess({"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}}, rules)
+        return None if result is None else result.message
+
+    assert message("storage.cnrm.cloud.google.com/v1beta1", "StorageBucket") == "any cnrm"
+    assert message("compute.cnrm.cloud.google.com/v1beta1", "ComputeInstance") == "vm"
+    assert message("sql.cnrm.cloud.google.com/v1beta1", "SQLInstance") == "sql"  # literal group wins
+    assert message("sql.cnrm.cloud.google.com/v1beta1", "ComputeInstance") == "sql"
+    assert message("cnrm.cloud.google.com/v1beta1", "ConfigConnector") is None
+    assert message("example.com/v1", "StorageBucket") is None
+
+
 def test_from_directory_rejects_a_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(HealthRuleError, match="does not exist or is not a directory"):
         LuaHealthRules.from_directory(tmp_path / "nope")
