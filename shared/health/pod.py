@@ -3,8 +3,9 @@
 A long-running pod (restartPolicy Always) with a container waiting on an error (CrashLoopBackOff,
 ImagePullBackOff, ErrImagePull, CreateContainerConfigError...) is Degraded. Pending is Progressing,
 Succeeded Healthy, Failed Degraded (with the best failure message). A Running pod is Healthy once Ready;
-a pod with restartPolicy OnFailure/Never is usually a hook and stays Progressing while it runs, unless it
-carries `argocd.argoproj.io/ignore-restart-policy`.
+a pod with restartPolicy OnFailure/Never has a finite life (usually a hook) and stays Progressing while it
+runs, whatever its annotations (as in Argo CD's released health rules; the alpha annotation
+`argocd.argoproj.io/ignore-restart-policy` of later Argo CD versions is not honoured).
 
 One deliberate difference: an absent restartPolicy reads as Always, the API server's default (Argo CD
 sees "" on objects that never went through the API server and answers Unknown).
@@ -17,8 +18,6 @@ from typing import Any
 
 from shared.health import fields as f
 from shared.health.status import HealthStatus, HealthStatusCode
-
-IGNORE_RESTART_POLICY_ANNOTATION = "argocd.argoproj.io/ignore-restart-policy"
 
 
 def _waiting_on_error(reason: str) -> bool:
@@ -70,14 +69,12 @@ def _running_health(
 
 
 def pod_health(obj: Mapping[str, Any]) -> HealthStatus:
-    meta, spec, status = f.metadata(obj), f.spec(obj), f.status(obj)
+    spec, status = f.spec(obj), f.status(obj)
     restart_policy = f.string(spec, "restartPolicy", "spec.restartPolicy") or "Always"
-    annotations = f.mapping(meta, "annotations", "metadata.annotations")
-    ignore_restart_policy = IGNORE_RESTART_POLICY_ANNOTATION in annotations
     containers = _container_statuses(status, "containerStatuses")
     message = f.string(status, "message", "status.message")
 
-    if restart_policy == "Always" or ignore_restart_policy:
+    if restart_policy == "Always":
         errors: list[str] = []
         for index, container in enumerate(containers):
             state = f.mapping(container, "state", f"status.containerStatuses[{index}].state")
@@ -107,7 +104,7 @@ def pod_health(obj: Mapping[str, Any]) -> HealthStatus:
                     return HealthStatus(HealthStatusCode.DEGRADED, failure)
         return HealthStatus(HealthStatusCode.DEGRADED, "")
     if phase == "Running":
-        if ignore_restart_policy or restart_policy == "Always":
+        if restart_policy == "Always":
             return _running_health(status, containers, message)
         if restart_policy in ("OnFailure", "Never"):
             # Pods with a finite life are usually hooks: Progressing while they run, not Healthy.

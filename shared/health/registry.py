@@ -20,6 +20,7 @@ from shared.health.replicaset import replicaset_health
 from shared.health.service import service_health
 from shared.health.statefulset import statefulset_health
 from shared.health.status import HealthStatus
+from shared.health.workflow import workflow_health
 
 BuiltinRule = Callable[[Mapping[str, Any]], HealthStatus]
 
@@ -40,6 +41,7 @@ BUILTIN_RULES: dict[tuple[str, str], BuiltinRule] = {
     ("batch", "Job"): job_health,
     ("autoscaling", "HorizontalPodAutoscaler"): hpa_health,
     ("apiregistration.k8s.io", "APIService"): apiservice_health,
+    ("argoproj.io", "Workflow"): workflow_health,
 }
 
 

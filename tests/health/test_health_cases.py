@@ -34,7 +34,7 @@ def _id(path: Path) -> str:
 def test_testdata_is_present() -> None:
     assert len(ASSESS_CASES) >= 100
     for kind in ("deployment", "statefulset", "daemonset", "replicaset", "pod", "persistentvolumeclaim",
-                 "service", "ingress", "job", "horizontalpodautoscaler", "apiservice"):
+                 "service", "ingress", "job", "horizontalpodautoscaler", "apiservice", "workflow"):
         assert len(list((TESTDATA / kind).glob("*.yaml"))) >= 4, kind
 
 
