@@ -304,6 +304,54 @@ def _kind_text(group: str, kind: str) -> str:
 
 # --- wavecd admin health ------------------------------------------------------------------------------
 
+def _health_object(doc: Any, source: str, line: int | None) -> Iterator[dict[str, Any]]:  # noqa: ANN401
+    """One pasted document as objects to assess: a `...List` flattened; what assess needs checked (a map
+    with apiVersion and kind; metadata a map if present). A name is not needed: an excerpt of a live
+    object (`kubectl get -o yaml` trimmed to its status) is assessed as Argo CD's rules would."""
+    if isinstance(doc, dict) and isinstance(doc.get("kind"), str) and doc["kind"].endswith("List") \
+            and isinstance(doc.get("items"), list):
+        for item in doc["items"]:
+            yield from _health_object(item, source, line)
+        return
+    if not isinstance(doc, dict):
+        raise AdminInputError(f"a live object must be a map, not {type(doc).__name__}", path=source, line=line)
+    missing = [name for name in ("apiVersion", "kind") if not isinstance(doc.get(name), str) or not doc[name]]
+    if missing:
+        kind = doc["kind"] if isinstance(doc.get("kind"), str) and doc["kind"] else "object"
+        raise AdminInputError(f"{kind} has no {' or '.join(missing)}", path=source, line=line)
+    if doc.get("metadata") is not None and not isinstance(doc["metadata"], dict):
+        raise AdminInputError(f"{doc['kind']}: metadata must be a map", path=source, line=line)
+    yield doc
+
+
+def read_live_objects(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """Live objects to assess, from files (YAML, multi-document; `.json` as JSON) or from directories (loaded
+    as an Application's path is, so there every object needs its name)."""
+    objects: list[dict[str, Any]] = []
+    for path in paths:
+        if path.is_dir():
+            objects.extend(load_directory(path, DirectoryOptions())[0])
+            continue
+        source = str(path)
+        try:
+            body = _read_bytes(path).decode("utf-8").removeprefix("\ufeff")
+        except UnicodeDecodeError as exc:
+            raise AdminInputError(f"file is not valid UTF-8 (byte {exc.start})", path=source) from None
+        if source.endswith(".json"):
+            if not body.strip():
+                continue
+            try:
+                docs: Iterable[tuple[Any, int | None]] = [(json.loads(body), None)]
+            except json.JSONDecodeError as exc:
+                raise AdminInputError(f"invalid JSON: {exc.msg}", path=source, line=exc.lineno) from None
+        else:
+            docs = safe_yaml.load_all(body, source)
+        for doc, line in docs:
+            if doc is not None:
+                objects.extend(_health_object(doc, source, line))
+    return objects
+
+
 def health_rules(lua_dir: Path | None) -> tuple[LuaHealthRules, LuaHealthRules | None]:
     """(rules to assess with, the user's own rules), merged as shared/services.py does for workers."""
     if lua_dir is None:
@@ -341,14 +389,14 @@ def health(
     """Assess every object's health as the workers would: built-in rules, shipped and custom Lua rules."""
     with _bad_input_exits():
         rules, user = health_rules(lua_dir)
-        objects = read_objects_from(files)
+        objects = read_live_objects(files)
         rows, failures = assess_objects(objects, rules, user)
     if output is OutputFormat.JSON:
         _print_json(rows)
     else:
         table = _table("GROUP", "KIND", "NAMESPACE/NAME", "HEALTH", "MESSAGE")
         for row in rows:
-            name = f"{row['namespace']}/{row['name']}" if row["namespace"] else row["name"]
+            name = f"{row['namespace']}/{row['name']}" if row["namespace"] else row["name"] or "-"
             table.add_row(Text(row["group"]), Text(row["kind"]), Text(name), Text(row["status"] or "-"),
                           Text(row["message"]))
         console = _console()
