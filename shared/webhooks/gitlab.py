@@ -4,11 +4,17 @@ Payload facts used (GitLab's "Push events" / "Tag events" documentation): `ref` 
 the new sha (all zeros when deleted), `project.default_branch` names HEAD's branch, `commits` carries at
 most 20 commits with `added` / `modified` / `removed` paths while `total_commits_count` counts them all.
 When the list is truncated (or empty), the changed files are unknown.
+
+System hooks (`X-Gitlab-Event: System Hook`, set up by an instance admin for every project at once) carry
+the same push and tag push payloads; the event is named in the body (`event_name`, or `object_kind`).
+As in Argo CD, a system hook push refreshes the same apps as a push event; other system events (project
+or user changes, merge requests) are ignored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from shared.settings import Settings
 from shared.webhooks.event import PushEvent, push_event
@@ -19,6 +25,8 @@ NAME = "gitlab"
 EVENT_HEADER = "x-gitlab-event"
 TOKEN_HEADER = "X-Gitlab-Token"
 EVENTS = {"push hook": "push", "tag push hook": "tag_push"}
+SYSTEM_HOOK = "system hook"
+SYSTEM_EVENTS = {"push": "push", "tag_push": "tag_push"}
 
 
 class _Project(Payload):
@@ -52,11 +60,26 @@ def verify(headers: Mapping[str, str], body: bytes, settings: Settings) -> None:
     require_token(headers, TOKEN_HEADER, secret, NAME)
 
 
+def _system_event(data: Mapping[str, Any]) -> str | None:
+    """The push event a system hook body names (`event_name`, else `object_kind`), or None for others."""
+    for field in ("event_name", "object_kind"):
+        name = data.get(field)
+        if isinstance(name, str) and name:
+            return SYSTEM_EVENTS.get(name.strip().lower())
+    return None
+
+
 def parse(headers: Mapping[str, str], body: bytes) -> PushEvent | None:
-    event = EVENTS.get(headers.get(EVENT_HEADER, "").strip().lower())
-    if event is None:
+    header = headers.get(EVENT_HEADER, "").strip().lower()
+    event = EVENTS.get(header)
+    if event is None and header != SYSTEM_HOOK:
         return None
-    push = validate(_Push, decode_json(headers, body, NAME), NAME, event)
+    data = decode_json(headers, body, NAME)
+    if event is None:
+        event = _system_event(data)
+        if event is None:
+            return None
+    push = validate(_Push, data, NAME, event)
     project = push.project or _Project()
     repo = push.repository or _Repository()
     commits = push.commits or []

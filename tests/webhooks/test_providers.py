@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import json
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,12 @@ def test_refusals_never_echo_the_secret_or_the_signature():
         parse_webhook(headers, body, settings())
     assert "gh-s3cret" not in str(err.value)
     assert headers["X-Hub-Signature-256"][7:] not in str(err.value)
+
+
+def test_gitlab_system_hook_push_without_ref_is_a_clear_400():
+    case = load(next(p for p in PROVIDER_CASES if p.stem == "gitlab-system-hook-push"))
+    body = json.dumps({**{k: v for k, v in case["body"].items() if k != "ref"}}).encode()
+    with pytest.raises(WebhookError) as err:
+        parse_webhook(signed_headers(case, body), body, settings())
+    assert err.value.status_code == 400
+    assert err.value.message == "invalid gitlab push payload: ref: Field required"
