@@ -25,6 +25,7 @@ from shared.errors import WaveCDError
 from shared.health import HealthStatus, HealthStatusCode, aggregate, assess, is_health_ignored
 from shared.models import Application
 from shared.operation import FINAL_PHASES, RUNNING, STAGE_APPLY, new_operation, now_iso, public_view
+from shared.project import gate as project_gate
 from shared.resources import (
     COMPARE_OPTIONS_ANNOTATION,
     SYNC_OPTIONS_ANNOTATION,
@@ -213,6 +214,7 @@ def refresh_app(svc: Services, token: LockToken) -> RefreshOutcome:
         source = app.spec.primary_source
         status["sync"] = {"status": UNKNOWN, "comparedTo": {"source": source.dump(),
                                                             "destination": app.spec.destination.dump()}}
+        admitted = project_gate.admit(svc, app)  # the app's project permits its sources and destination
         cluster = svc.clusters.for_destination(app.spec.destination)
     except WaveCDError as exc:
         status.update(sync={"status": UNKNOWN}, health={"status": HealthStatusCode.UNKNOWN.value},
@@ -251,6 +253,7 @@ def refresh_app(svc: Services, token: LockToken) -> RefreshOutcome:
     if comparison.health.status in (HealthStatusCode.PROGRESSING, HealthStatusCode.MISSING):
         store.schedule(name, time.time() + svc.settings.progressing_recheck)
     start = _decide_sync(svc, app, comparison, request, status)
+    start = project_gate.window_gate(admitted, app, start, status)  # sync windows hold syncs back
     if start is None:
         publish_status(svc, token, status)
         return RefreshOutcome(f"{comparison.sync_status}/{comparison.health.status.value} at {commit[:12]}")

@@ -34,6 +34,7 @@ from shared.operation import (
     record_result,
     retry_delay,
 )
+from shared.project import gate as project_gate
 from shared.reconcile import StepCall, publish_status
 from shared.resources import WAVE_TIMEOUT_ANNOTATION, ResourceKey, annotation
 from shared.tracking import check_ownership
@@ -142,6 +143,9 @@ def wave_apply(svc: Services, token: LockToken, op_id: str, step: int, seq: int)
 
 def _apply_step(ctx: _Ctx, step: int) -> StepOutcome:
     steps = ctx.progress["steps"]
+    if step == 0 and (refused := project_gate.refuse_plan(ctx.svc, ctx.app, ctx.cluster, ctx.progress,
+                                                          ctx.load_desired)):
+        return _finish(ctx, FAILED, refused, allow_retry=False)  # the project refuses a planned object
     dry_run = bool(ctx.op["operation"]["sync"].get("dryRun"))
     if step == 0 and ctx.progress.get("namespaceToCreate") and not dry_run:
         _create_namespace(ctx)

@@ -1,0 +1,1 @@
+"""Tests of projects, clusters and repositories the Argo CD way."""

@@ -1,0 +1,154 @@
+"""Reads Argo CD's declarative setup from the control cluster: AppProjects, cluster Secrets and
+repository Secrets, and keeps this process's cluster clients and git credentials current with them.
+
+Secrets are read here and handed to the cluster registry and the credential store; only summaries
+(names, servers, URLs, which kind of credential) leave this module. Listing is throttled per process
+(`REFRESH_SECONDS`), and a cluster client is rebuilt only when its Secret's content changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import ConfigurationError, WaveCDError
+from shared.kube_errors import UnknownKind
+from shared.project.model import DEFAULT_PROJECT, KIND, AppProject, ProjectError, default_project
+from shared.project.permissions import invalid_project_name
+from shared.project.verdict import missing_project_message
+from shared.resources import ResourceKey
+
+if TYPE_CHECKING:
+    from shared.cluster import Cluster, ClusterEntry, ClusterRegistry
+    from shared.git_credentials import RepoCredential
+    from shared.git_source import RepoCache
+    from shared.services import Services
+
+log = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 10.0
+SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
+
+
+def _project_key(namespace: str, name: str, group: str) -> ResourceKey:
+    return ResourceKey(group, KIND, namespace, name)
+
+
+def read_project(svc: Services, name: str) -> AppProject:
+    """The AppProject an app names, read fresh from the control cluster.
+
+    `default` is Argo CD's allow-everything project unless one is declared; any other name that is not
+    declared (or not a valid name) is an error, never a fall back to `default`.
+    """
+    if invalid_project_name(name):
+        raise ProjectError(missing_project_message(name))
+    settings = svc.settings
+    cluster = svc.clusters.default()
+    try:
+        obj = cluster.get(_project_key(settings.app_namespace, name, settings.app_api_group),
+                          api_version=f"{settings.app_api_group}/{settings.app_api_version}", fresh=True)
+    except UnknownKind:
+        obj = None  # the AppProject CRD is not installed: only `default` exists
+    if obj is None:
+        if name == DEFAULT_PROJECT:
+            return default_project(settings.app_namespace)
+        raise ProjectError(missing_project_message(name))
+    return AppProject.parse(obj)
+
+
+def list_projects(cluster: Cluster, namespace: str, group: str, version: str) -> list[dict[str, Any]]:
+    """Every AppProject object in `namespace` ([] when the CRD is not installed)."""
+    try:
+        info = cluster.resource_info(f"{group}/{version}", KIND)
+    except UnknownKind:
+        return []
+    body = cluster.transport.request("GET", info.path(namespace), verb="list",
+                                     what=f"appprojects.{group} in namespace {namespace}", kind=KIND) or {}
+    return list(body.get("items") or [])
+
+
+def list_typed_secrets(cluster: Cluster, namespace: str, secret_type: str) -> list[dict[str, Any]]:
+    """Secrets labelled `argocd.argoproj.io/secret-type=<secret_type>` (full objects: keep them local)."""
+    info = cluster.resource_info("v1", "Secret")
+    body = cluster.transport.request("GET", info.path(namespace), verb="list",
+                                     what=f"{secret_type} Secrets in {namespace}", kind="Secret",
+                                     query=[("labelSelector", f"{SECRET_TYPE_LABEL}={secret_type}")]) or {}
+    return list(body.get("items") or [])
+
+
+# -- keeping the process's registries current ---------------------------------------------------------
+
+class _Seen:
+    """What this process last loaded from Secrets, per registry / repo cache."""
+
+    def __init__(self) -> None:
+        self.at = 0.0
+        self.clusters: dict[str, ClusterEntry] = {}
+        self.base_credentials: list[RepoCredential] | None = None
+        self.repo_secrets: tuple[RepoCredential, ...] = ()
+
+
+_seen: weakref.WeakKeyDictionary[Any, _Seen] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def sync_cluster_entries(registry: ClusterRegistry, secrets: list[dict[str, Any]], seen: _Seen) -> list[str]:
+    """Register cluster Secrets whose content changed (their clients are rebuilt); returns those names."""
+    from shared.cluster import cluster_entry_from_secret
+
+    changed = []
+    for secret in secrets:
+        try:
+            entry = cluster_entry_from_secret(secret)
+        except ConfigurationError as exc:
+            log.warning("%s", exc)
+            continue
+        if seen.clusters.get(entry.name) != entry:
+            registry.add(entry)
+            seen.clusters[entry.name] = entry
+            changed.append(entry.name)
+    return changed
+
+
+def sync_repo_credentials(repos: RepoCache, secrets: list[dict[str, Any]], seen: _Seen) -> bool:
+    """Put repository / repo-creds Secrets before the credentials file's entries; True when changed."""
+    from shared.git_credentials import CredentialStore, credentials_from_secrets
+
+    if seen.base_credentials is None:
+        seen.base_credentials = list(repos.credentials.entries)
+    try:
+        entries = tuple(credentials_from_secrets(secrets))
+    except ConfigurationError as exc:
+        log.warning("repository Secrets not loaded: %s", exc)
+        return False
+    if entries == seen.repo_secrets:
+        return False
+    seen.repo_secrets = entries
+    repos.credentials = CredentialStore([*entries, *seen.base_credentials])
+    return True
+
+
+def refresh_declarative(svc: Services, *, force: bool = False) -> None:
+    """At most every REFRESH_SECONDS per process: load cluster and repository Secrets from WaveCD's
+    namespace into this process's cluster registry and git credential store. Failures are logged and
+    the previous configuration stays in force."""
+    registry = svc.clusters
+    with _lock:
+        seen = _seen.get(registry)
+        if seen is None:
+            seen = _seen[registry] = _Seen()
+        if not force and time.monotonic() - seen.at < REFRESH_SECONDS:
+            return
+        seen.at = time.monotonic()
+    namespace = svc.settings.app_namespace
+    try:
+        control = registry.default()
+        sync_cluster_entries(registry, list_typed_secrets(control, namespace, "cluster"), seen)
+        repo_secrets = (list_typed_secrets(control, namespace, "repository")
+                        + list_typed_secrets(control, namespace, "repo-creds"))
+        sync_repo_credentials(svc.repos, repo_secrets, seen)
+    except WaveCDError as exc:
+        log.warning("declarative clusters/repositories not refreshed: %s", exc)

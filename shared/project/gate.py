@@ -1,0 +1,148 @@
+"""Where the pipeline asks the app's project for permission: three calls, each one line at its site.
+
+* `admit` at the start of a reconcile: the project exists and permits the app's namespace, sources and
+  destination, else a ProjectError (an `InvalidSpecError` condition; the app is never synced).
+* `window_gate` where a reconcile decides to sync: sync windows hold back automated syncs, and manual
+  ones unless `manualSync`; the verdict is shown as a `SyncWindow` condition ("Sync Denied").
+* `refuse_plan` before the first wave: every planned object's kind (by the cluster's scope) and
+  namespace must be permitted, else the sync fails before anything is applied, naming the objects.
+Each reads the project fresh, so a project made stricter stops the very next sync.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import WaveCDError
+from shared.kube_errors import UnknownKind
+from shared.models import Application
+from shared.project.declarative import read_project, refresh_declarative
+from shared.project.model import AppProject, ProjectError
+from shared.project.permissions import Destination
+from shared.project.verdict import PlannedResource, app_violations, resource_violations
+from shared.project.windows import BLOCKED_MESSAGE, WindowVerdict, window_state
+from shared.resources import ResourceKey
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from shared.cluster import Cluster, ClusterRegistry
+    from shared.desired_state import DesiredState
+    from shared.services import Services
+
+__all__ = ["Admitted", "admit", "refuse_plan", "resolve_destination", "window_gate"]
+
+SYNC_WINDOW_CONDITION = "SyncWindow"
+INVALID_TASKS = "one or more synchronization tasks are not valid"
+
+
+@dataclass(frozen=True)
+class Admitted:
+    project: AppProject
+    destination: Destination
+
+
+def resolve_destination(registry: ClusterRegistry, app: Application) -> Destination:
+    """The app's destination with both the cluster's server and its name, as Argo CD infers them."""
+    from shared.cluster import IN_CLUSTER_NAME, IN_CLUSTER_SERVER
+
+    dst = app.spec.destination
+    name, server = (dst.name or "").strip(), (dst.server or "").strip().rstrip("/")
+    try:
+        cluster = registry.for_destination(dst)
+    except WaveCDError:
+        return Destination(server, name, dst.namespace)  # judged as written; for_destination reports it
+    if cluster.name == IN_CLUSTER_NAME:
+        return Destination(server or IN_CLUSTER_SERVER, name or IN_CLUSTER_NAME, dst.namespace)
+    return Destination(server or cluster.server.rstrip("/"), name or cluster.name, dst.namespace)
+
+
+def admit(svc: Services, app: Application) -> Admitted:
+    """The app's project and resolved destination; a ProjectError when the project refuses the app."""
+    refresh_declarative(svc)
+    project = read_project(svc, app.spec.project)
+    destination = resolve_destination(svc.clusters, app)
+    problems = app_violations(project, app, destination, svc.settings.app_namespace)
+    if problems:
+        raise ProjectError("; ".join(problems))
+    return Admitted(project, destination)
+
+
+def window_gate(admitted: Admitted, app: Application, start: tuple[dict[str, Any], bool] | None,
+                status: dict[str, Any], now: float | None = None) -> tuple[dict[str, Any], bool] | None:
+    """`start` unless a sync window holds it back; records the window verdict as a condition."""
+    moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+    state = window_state(admitted.project, app.name, admitted.destination, moment)
+    if state is None:
+        return start
+    conditions = status.setdefault("conditions", [])
+    if state.verdict != WindowVerdict.ALLOWED:
+        conditions.append({"type": SYNC_WINDOW_CONDITION, "message": state.condition_message(),
+                           "lastTransitionTime": moment.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    if start is None:
+        return None
+    _request, automated = start
+    if automated and state.verdict != WindowVerdict.ALLOWED:
+        return None
+    if not automated and state.verdict == WindowVerdict.DENIED:
+        conditions.append({"type": "SyncError", "message": BLOCKED_MESSAGE,
+                           "lastTransitionTime": moment.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        return None
+    return start
+
+
+def _scope_from_crds(objects: list[dict[str, Any]]) -> dict[tuple[str, str], bool]:
+    scopes = {}
+    for obj in objects:
+        if obj.get("kind") == "CustomResourceDefinition" and str(obj.get("apiVersion", "")).startswith(
+                "apiextensions.k8s.io/"):
+            spec = obj.get("spec") or {}
+            names = spec.get("names") or {}
+            scopes[(str(spec.get("group", "")), str(names.get("kind", "")))] = spec.get("scope") != "Cluster"
+    return scopes
+
+
+def planned_resources(cluster: Cluster, records: list[dict[str, Any]],
+                      desired_objects: list[dict[str, Any]]) -> list[PlannedResource]:
+    """The objects of the planned steps with their scope as the cluster serves it (a CRD in the same
+    sync decides for its kind; a kind nobody knows is judged both ways)."""
+    crd_scopes = _scope_from_crds(desired_objects)
+    found: list[PlannedResource] = []
+    for record in records:
+        for item in record.get("objects") or []:
+            if item.get("action") == "prune-skipped":
+                continue
+            key = ResourceKey.from_dict(item)
+            scopes: tuple[bool, ...]
+            try:
+                scopes = (cluster.info_for_key(key, item.get("apiVersion") or None).namespaced,)
+            except UnknownKind:
+                known = crd_scopes.get((key.group, key.kind))
+                scopes = (known,) if known is not None else (False, True)
+            for namespaced in scopes:
+                found.append(PlannedResource(key.group, key.kind, key.namespace, key.name, namespaced))
+    return found
+
+
+def refuse_plan(svc: Services, app: Application | None, cluster: Cluster | None, progress: dict[str, Any],
+                desired: Callable[[], DesiredState]) -> str | None:
+    """Why the project refuses this operation's objects, or None. Reads the project fresh; `desired`
+    (the rendered manifests, for CRDs of the same sync) is loaded only when there are objects."""
+    assert app is not None and cluster is not None
+    try:
+        project = read_project(svc, app.spec.project)
+    except ProjectError as exc:
+        return str(exc)
+    records = list(progress.get("steps") or []) + list(progress.get("syncFailSteps") or [])
+    if not any(record.get("objects") for record in records):
+        return None
+    resources = planned_resources(cluster, records, desired().objects)
+    violations = resource_violations(project, resolve_destination(svc.clusters, app), resources)
+    if not violations:
+        return None
+    shown = "; ".join(str(v) for v in violations[:5])
+    more = f" (and {len(violations) - 5} more)" if len(violations) > 5 else ""
+    return f"{INVALID_TASKS}: {shown}{more}"
