@@ -1,0 +1,125 @@
+"""Clusters declared as Argo CD cluster Secrets: destinations by name or server reach them, projects
+judge them by either, a changed Secret rebuilds the client, and an unreachable cluster marks only its
+own apps. Two clusters: two emulators, or (on any backend) the suite's cluster reached under a
+second name through a Secret built from its kubeconfig."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from sandbox.server import SandboxServer
+from shared.project.declarative import refresh_declarative
+from shared.services import Services
+from shared.settings import Settings
+from tests.fixtures.git import GitFactory
+from tests.fixtures.kube import KubeEnv
+from tests.fixtures.redis import free_port
+from tests.project.crds import APPLICATION_CRD, APPPROJECT_CRD, install_crd
+from tests.project.driver import (
+    World,
+    application,
+    argo_config_from_kubeconfig,
+    cluster_secret,
+    configmap,
+    reconcile,
+    unique,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def world(kube_env: KubeEnv, kube_api: client.ApiClient, redis_client: object, tmp_path: Path) -> Iterator[World]:
+    install_crd(kube_api, APPLICATION_CRD)
+    install_crd(kube_api, APPPROJECT_CRD)
+    probe = World(None, kube_api, "")  # type: ignore[arg-type]
+    control = probe.namespace("wcd-ctl")
+    settings = Settings(kubeconfig=kube_env.kubeconfig, kube_context=kube_env.context, app_namespace=control,
+                        git_cache_dir=tmp_path / "git-cache")
+    svc = Services(settings, redis_client=redis_client)  # type: ignore[arg-type]
+    world = World(svc, kube_api, control, probe.namespaces)
+    yield world
+    svc.clusters.close()
+    for name in world.namespaces:
+        try:
+            world.core.delete_namespace(name)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+def add_secret(world: World, body: dict) -> None:
+    world.core.create_namespaced_secret(world.control, body)
+    refresh_declarative(world.svc, force=True)
+
+
+def test_same_cluster_under_a_second_name(world: World, kube_env: KubeEnv, git_factory: GitFactory) -> None:
+    server, config = argo_config_from_kubeconfig(kube_env.kubeconfig, kube_env.context)
+    add_secret(world, cluster_secret(unique("staging"), world.control, "staging", server, config))
+    dest = world.namespace("team")
+    repo = git_factory.create("app", {"cm.yaml": configmap("via-staging")})
+    world.put_project("team", {"sourceRepos": ["*"], "destinations": [{"name": "staging", "namespace": "team-*"}]})
+
+    by_name = world.put_app(application(unique("app"), world.control, repo.url, dest, project="team",
+                                        destination={"name": "staging"}))
+    reconcile(world.svc, by_name)
+    assert world.svc.store.operation(by_name)["phase"] == "Succeeded"
+    assert world.configmap_exists(dest, "via-staging")
+
+    by_server = world.put_app(application(unique("app"), world.control, repo.url, dest, project="team",
+                                          destination={"server": server}))
+    reconcile(world.svc, by_server)
+    assert "InvalidSpecError" not in world.conditions(by_server)  # the server resolves to the name staging
+
+    in_cluster = world.put_app(application(unique("app"), world.control, repo.url, dest, project="team"))
+    reconcile(world.svc, in_cluster)
+    assert "do not match any of the allowed destinations" in world.conditions(in_cluster)["InvalidSpecError"]
+
+
+def test_two_emulators(world: World, git_factory: GitFactory, kube_env: KubeEnv,
+                       make_sandbox: Callable[..., tuple[SandboxServer, client.ApiClient]]) -> None:
+    production, prod_api = make_sandbox()
+    prod_core = client.CoreV1Api(prod_api)
+    dest = unique("team")
+    prod_core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=dest)))
+    add_secret(world, cluster_secret(unique("prod"), world.control, "production", production.url, {}))
+    repo = git_factory.create("app", {"cm.yaml": configmap("in-prod")})
+    world.put_project("team", {"sourceRepos": ["*"], "destinations": [{"server": production.url, "namespace": "*"}]})
+    name = world.put_app(application(unique("app"), world.control, repo.url, dest, project="team",
+                                     destination={"name": "production"}))
+    reconcile(world.svc, name)
+    assert world.svc.store.operation(name)["phase"] == "Succeeded"
+    assert world.configmap_exists(dest, "in-prod", api=prod_api)
+    assert not world.configmap_exists(dest, "in-prod")  # not in the control cluster
+
+
+def test_changed_secret_rebuilds_the_client_and_unreachable_cluster_marks_only_its_apps(
+        world: World, git_factory: GitFactory, make_sandbox: Callable[..., tuple[SandboxServer, client.ApiClient]]
+) -> None:
+    edge, edge_api = make_sandbox()
+    client.CoreV1Api(edge_api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="web")))
+    secret_name = unique("edge")
+    dead = f"http://127.0.0.1:{free_port()}"
+    add_secret(world, cluster_secret(secret_name, world.control, "edge", dead, {}))
+    repo = git_factory.create("app", {"cm.yaml": configmap("edge-cfg")})
+    local_dest = world.namespace("team")
+    on_edge = world.put_app(application(unique("app"), world.control, repo.url, "web",
+                                        destination={"name": "edge"}))
+    local = world.put_app(application(unique("app"), world.control, repo.url, local_dest))
+
+    reconcile(world.svc, on_edge)
+    reconcile(world.svc, local)
+    assert "ComparisonError" in world.conditions(on_edge)
+    assert world.svc.store.operation(on_edge) is None
+    assert world.svc.store.operation(local)["phase"] == "Succeeded"
+
+    body = cluster_secret(secret_name, world.control, "edge", edge.url, {})
+    world.core.replace_namespaced_secret(secret_name, world.control, body)
+    refresh_declarative(world.svc, force=True)
+    reconcile(world.svc, on_edge)
+    assert world.svc.store.operation(on_edge)["phase"] == "Succeeded"
+    assert world.configmap_exists("web", "edge-cfg", api=edge_api)
