@@ -3,7 +3,11 @@
 The rule, as Argo CD applies it: desired must be a subset of live. Fields only live has are defaults
 the API server or controllers filled in, not drift, unless WaveCD itself applied them earlier and git
 no longer sets them (server-side apply records that in live's `managedFields` under our manager;
-`kubectl.kubernetes.io/last-applied-configuration` serves when that is missing). Around that rule:
+`kubectl.kubernetes.io/last-applied-configuration` serves when that is missing, which makes the comparison
+Argo CD's three-way diff for objects kubectl or Argo CD's client-side apply put there before WaveCD: a field
+in the last-applied configuration that git dropped is drift, a field neither ever held is not, and the
+lists of built-in kinds merge by key as kubectl's strategic merge does, so an injected sidecar is no
+drift; see `shared.managed_fields.applied_fields_v1`). Around that rule:
 server bookkeeping and `status` are dropped (`shared.normalize`), quantities compare by value where
 Kubernetes expects a quantity (`shared.quantity`), `{}`/`[]`/null in desired equal an absent live
 field, `ignoreDifferences` removes fields from both sides (`shared.ignore_differences`), and Secret

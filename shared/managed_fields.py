@@ -266,11 +266,67 @@ def merge_fields_v1(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def fields_v1_from_object(obj: Any) -> dict[str, Any]:
-    """Raw fieldsV1 for what a client-side apply of `obj` owns: maps by field, lists as a whole."""
-    if isinstance(obj, dict) and obj:
-        return {f"f:{name}": fields_v1_from_object(value) for name, value in obj.items()}
+# API groups served by Kubernetes itself. kubectl (and Argo CD's three-way diff) merges their lists with the
+# strategic merge patch, by each list's patchMergeKey; a custom resource's lists are replaced whole (JSON
+# merge patch).
+BUILTIN_GROUPS = frozenset({
+    "", "apps", "batch", "extensions", "policy", "autoscaling", "networking.k8s.io", "rbac.authorization.k8s.io",
+    "storage.k8s.io", "scheduling.k8s.io", "coordination.k8s.io", "node.k8s.io", "discovery.k8s.io",
+    "admissionregistration.k8s.io", "apiextensions.k8s.io", "apiregistration.k8s.io", "certificates.k8s.io",
+    "events.k8s.io", "flowcontrol.apiserver.k8s.io", "resource.k8s.io",
+})
+# The patchMergeKey of the built-in types' lists of objects, by field name (`ports` goes by its items:
+# `containerPort` in a container, `port` in a Service).
+STRATEGIC_MERGE_KEYS = {
+    "containers": "name", "initContainers": "name", "ephemeralContainers": "name", "env": "name",
+    "volumes": "name", "volumeMounts": "mountPath", "volumeDevices": "devicePath", "imagePullSecrets": "name",
+    "hostAliases": "ip", "topologySpreadConstraints": "topologyKey", "ownerReferences": "uid",
+    "resourceClaims": "name", "schedulingGates": "name", "secrets": "name",
+}
+PORT_MERGE_KEYS = ("containerPort", "port")
+# Lists of scalars that the strategic merge patch merges as sets.
+STRATEGIC_SET_LISTS = frozenset({"finalizers"})
+
+
+def _item_key(name: str, items: list[Any]) -> str | None:
+    """The merge key of list `name` when every item carries it, else None (the list is replaced whole)."""
+    key = STRATEGIC_MERGE_KEYS.get(name)
+    if key is None and name == "ports":
+        key = next((k for k in PORT_MERGE_KEYS if items and all(isinstance(i, dict) and k in i for i in items)),
+                   None)
+    if key is None or not all(isinstance(i, dict) and i.get(key) is not None for i in items):
+        return None
+    return key
+
+
+def _value_fields_v1(name: str, value: Any, strategic: bool) -> dict[str, Any]:  # noqa: ANN401
+    if isinstance(value, dict):
+        return {f"f:{k}": _value_fields_v1(str(k), v, strategic) for k, v in value.items()} if value else {}
+    if strategic and isinstance(value, list) and value:
+        key = _item_key(name, value)
+        if key is not None:
+            return {"k:" + json.dumps({key: item[key]}, separators=(",", ":")):
+                    {".": {}, **_value_fields_v1("", item, strategic)} for item in value}
+        if name in STRATEGIC_SET_LISTS and all(isinstance(i, str | int | float | bool) for i in value):
+            return {"v:" + json.dumps(item, separators=(",", ":")): {} for item in value}
     return {}
+
+
+def fields_v1_from_object(obj: Any, *, strategic: bool = False) -> dict[str, Any]:  # noqa: ANN401
+    """Raw fieldsV1 for what a client-side apply of `obj` owns: maps by field; lists as a whole, or with
+    `strategic` (a built-in kind) the lists kubectl merges by key (containers by name, ports by port...) item
+    by item (`k:`), and set-like lists (finalizers) value by value (`v:`), as a three-way merge sees them."""
+    return _value_fields_v1("", obj, strategic) if isinstance(obj, dict) else {}
+
+
+def _secret_string_data_as_data(applied: dict[str, Any]) -> dict[str, Any]:
+    """A last-applied Secret normalized as Argo CD normalizes it: `stringData` keys are `data` keys."""
+    string_data = applied.get("stringData")
+    if applied.get("kind") != "Secret" or applied.get("apiVersion") != "v1" or not isinstance(string_data, dict):
+        return applied
+    data = applied.get("data")
+    merged = {**(data if isinstance(data, dict) else {}), **string_data}
+    return {**{k: v for k, v in applied.items() if k != "stringData"}, "data": merged}
 
 
 def applied_fields_v1(obj: dict[str, Any], manager: str) -> dict[str, Any] | None:
@@ -289,9 +345,10 @@ def applied_fields_v1(obj: dict[str, Any], manager: str) -> dict[str, Any] | Non
     text = ((obj.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED_ANNOTATION)
     if not text:
         return None
-    applied = _parse_last_applied(text)
+    applied = _secret_string_data_as_data(_parse_last_applied(text))
     applied.pop("status", None)
-    return fields_v1_from_object(applied)
+    group = str(applied.get("apiVersion") or "").rpartition("/")[0]
+    return fields_v1_from_object(applied, strategic=group in BUILTIN_GROUPS)
 
 
 def _parse_last_applied(text: Any) -> dict[str, Any]:

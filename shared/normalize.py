@@ -3,7 +3,9 @@
 Live objects carry fields the API server writes (uid, resourceVersion, managedFields, timestamps)
 and a `status` that controllers own; neither is part of what git declares, so both are dropped
 before comparing, as Argo CD does. A Secret's `stringData` is write-only: the server folds it into
-`data` as base64, so desired's `stringData` is folded the same way before it meets live's `data`.
+`data` as base64, so desired's `stringData` is folded the same way before it meets live's `data`. As in
+Argo CD's NormalizeSecret, a null value in `data` or `stringData` is the empty value (`""`), which is how the
+server stores it; a null or empty `data`/`stringData` as a whole declares nothing.
 
 Normalization never mutates its input and copies only the levels it changes (a Deployment's pod
 template is shared, not copied), which keeps the per-resource cost of a comparison low.
@@ -49,8 +51,12 @@ def normalize(obj: dict[str, Any]) -> dict[str, Any]:
             else:
                 del new_meta["annotations"]
         result["metadata"] = new_meta
-    if is_secret(obj) and "stringData" in obj:
-        result = fold_string_data(result)
+    if is_secret(obj):
+        data = obj.get("data")
+        if isinstance(data, dict) and any(value is None for value in data.values()):
+            result["data"] = {k: "" if v is None else v for k, v in data.items()}
+        if "stringData" in obj:
+            result = fold_string_data(result)
     return result
 
 
@@ -62,8 +68,13 @@ def fold_string_data(secret: dict[str, Any]) -> dict[str, Any]:
         return result
     if not isinstance(string_data, dict):
         raise StallingError(f"Secret {_name(secret)}: stringData must be a map of strings")
-    data = dict(secret.get("data") or {})
+    current = secret.get("data")
+    if current is not None and not isinstance(current, dict):
+        raise StallingError(f"Secret {_name(secret)}: data must be a map of strings")
+    data = dict(current or {})
     for key, value in string_data.items():
+        if value is None:
+            value = ""  # a null string is the empty string, as the server stores it
         if not isinstance(value, str):
             raise StallingError(
                 f"Secret {_name(secret)}: stringData.{key} must be a string, got {type(value).__name__}")

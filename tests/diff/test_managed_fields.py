@@ -125,6 +125,37 @@ def test_applied_fields_merges_apply_entries_and_falls_back_to_last_applied() ->
     assert applied_fields_v1({"metadata": {}}, "wavecd") is None
 
 
+def test_last_applied_of_a_builtin_kind_owns_merge_lists_item_by_item() -> None:
+    """kubectl's strategic merge: containers by name, container ports by containerPort, finalizers by value;
+    a custom resource's lists stay whole (JSON merge patch); a Secret's stringData keys are data keys."""
+    from shared.managed_fields import applied_fields_v1
+
+    applied = {"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "w", "finalizers": ["a/b"]},
+               "spec": {"template": {"spec": {"containers": [
+                   {"name": "app", "image": "x", "ports": [{"containerPort": 80}], "args": ["-v"]}]}}}}
+    live = {"metadata": {"annotations": {LAST_APPLIED_ANNOTATION: json.dumps(applied)}}}
+    fields = applied_fields_v1(live, "wavecd")
+    assert fields is not None
+    assert fields["f:metadata"]["f:finalizers"] == {'v:"a/b"': {}}
+    container = fields["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"app"}']
+    assert container == {".": {}, "f:name": {}, "f:image": {}, "f:args": {},
+                         "f:ports": {'k:{"containerPort":80}': {".": {}, "f:containerPort": {}}}}
+
+    custom = {**applied, "apiVersion": "example.com/v1"}
+    live = {"metadata": {"annotations": {LAST_APPLIED_ANNOTATION: json.dumps(custom)}}}
+    fields = applied_fields_v1(live, "wavecd")
+    assert fields is not None
+    assert fields["f:spec"]["f:template"]["f:spec"]["f:containers"] == {}
+    assert fields["f:metadata"]["f:finalizers"] == {}
+
+    secret = {"apiVersion": "v1", "kind": "Secret", "data": {"a": "YQ=="}, "stringData": {"b": "x"}}
+    live = {"metadata": {"annotations": {LAST_APPLIED_ANNOTATION: json.dumps(secret)}}}
+    fields = applied_fields_v1(live, "wavecd")
+    assert fields is not None
+    assert fields["f:data"] == {"f:a": {}, "f:b": {}} and "f:stringData" not in fields
+
+
 def test_lazy_tree_reports_bad_notation_when_walked() -> None:
     from shared.managed_fields import FieldNode
 
