@@ -8,6 +8,7 @@ The caller holds the app's lock; when an operation starts, the lock passes on to
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -33,8 +34,9 @@ from shared.resources import (
     parse_options,
     tracking_app_of,
 )
+from shared.revision_metadata import record_revision
 from shared.sync_options import SyncOptions
-from shared.sync_plan import plan_sync
+from shared.sync_plan import plan_sync, sync_wave
 
 if TYPE_CHECKING:
     from shared.cluster import Cluster
@@ -120,6 +122,8 @@ def compare_app(svc: Services, app: Application, commit: str, cluster: Cluster,
         result = compare(target, live_obj, ignore=[*app.spec.ignore_differences, *global_ignores])
         entry: dict[str, Any] = {**key.to_dict(), "version": obj["apiVersion"].rsplit("/", 1)[-1],
                                  "status": result.status}
+        with contextlib.suppress(WaveCDError):  # Argo CD's ResourceStatus.syncWave; a bad one fails the plan
+            entry["syncWave"] = sync_wave(obj)
         if result.status == SYNCED:
             in_sync.add(key)
         else:
@@ -235,6 +239,7 @@ def refresh_app(svc: Services, token: LockToken) -> RefreshOutcome:
             revision = revision or source.target_revision
         commit = _commit_for(svc, name, doc, app, revision)
         log_context.bind(revision=commit)
+        record_revision(svc, source.repo_url, commit)  # author and subject, for views that never read git
         comparison = compare_app(svc, app, commit, cluster, inventory_of(previous), hard=hard)
     except WaveCDError as exc:
         status["health"] = previous.get("health") or {"status": HealthStatusCode.UNKNOWN.value}
@@ -375,7 +380,9 @@ def _step_record(step: Any, versions: dict[ResourceKey, str]) -> dict[str, Any]:
     return {
         "phase": step.phase,
         "wave": step.wave,
-        "objects": [{**o.key.to_dict(), "apiVersion": versions.get(o.key, ""), "action": o.action,
+        "objects": [{**o.key.to_dict(), "apiVersion": versions.get(o.key, "v1" if o.managed_namespace else ""),
+                     "action": o.action,
                      "hookTypes": list(o.hook_types), "deletePolicies": list(o.delete_policies),
-                     "options": dict(o.options)} for o in step.objects],
+                     "options": dict(o.options), **({"managedNamespace": True} if o.managed_namespace else {})}
+                    for o in step.objects],
     }

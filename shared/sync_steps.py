@@ -19,7 +19,7 @@ from shared import hooks, log_context
 from shared.app_lock import LockToken
 from shared.app_store import StaleWriterError
 from shared.desired_state import load_desired
-from shared.errors import WaveCDError
+from shared.errors import WaitingError, WaveCDError
 from shared.health import HealthStatusCode, assess
 from shared.models import Application, parse_duration
 from shared.operation import (
@@ -37,6 +37,7 @@ from shared.operation import (
 from shared.project import gate as project_gate
 from shared.reconcile import StepCall, publish_status
 from shared.resources import WAVE_TIMEOUT_ANNOTATION, ResourceKey, annotation
+from shared.sync_plan import managed_namespace_object
 from shared.tracking import check_ownership
 
 if TYPE_CHECKING:
@@ -147,17 +148,26 @@ def _apply_step(ctx: _Ctx, step: int) -> StepOutcome:
                                                           ctx.load_desired)):
         return _finish(ctx, FAILED, refused, allow_retry=False)  # the project refuses a planned object
     dry_run = bool(ctx.op["operation"]["sync"].get("dryRun"))
-    if step == 0 and ctx.progress.get("namespaceToCreate") and not dry_run:
-        _create_namespace(ctx)
     if not steps:
         return _finish(ctx, SUCCEEDED, "successfully synced (no resources)")
     record = steps[step]
     desired = ctx.load_desired()
     failures: list[str] = []
-    for item in record["objects"]:
-        error = _apply_object(ctx, record, item, desired, dry_run)
-        if error:
-            failures.append(error)
+    try:
+        for item in record["objects"]:
+            error = _apply_object(ctx, record, item, desired, dry_run)
+            if error:
+                failures.append(error)
+    except WaitingError as exc:
+        # Something this step needs is still going away (a hook being deleted for re-creation): apply the
+        # step again after a countdown, bounded by the step timeout. Every action here is idempotent.
+        since = float(ctx.progress.setdefault("applyWaitingSince", time.time()))
+        if time.time() - since > _step_timeout(ctx, record):
+            return _finish(ctx, FAILED, f"step {record['phase']} wave {record['wave']} timed out: {exc}")
+        outcome = _advance(ctx, "wave_apply", step, ctx.svc.settings.health_poll_interval)
+        outcome.summary = f"waiting: {exc}"
+        return outcome
+    ctx.progress.pop("applyWaitingSince", None)
     if failures:
         return _finish(ctx, FAILED, "one or more objects failed to apply: " + "; ".join(failures[:5]))
     if dry_run:
@@ -170,15 +180,17 @@ def _apply_step(ctx: _Ctx, step: int) -> StepOutcome:
     return _advance(ctx, "health_check", step)
 
 
-def _create_namespace(ctx: _Ctx) -> None:
-    assert ctx.cluster is not None and ctx.app is not None
-    name = ctx.progress["namespaceToCreate"]
-    meta = ctx.progress.get("managedNamespaceMetadata") or {}
-    obj = {"apiVersion": "v1", "kind": "Namespace",
-           "metadata": {"name": name, "labels": dict(meta.get("labels") or {}),
-                        "annotations": dict(meta.get("annotations") or {})}}
-    placed = ctx.cluster.prepare(obj, "", ctx.app.name, ctx.svc.settings.tracking_method)
-    ctx.cluster.apply(placed)
+def _desired_object(ctx: _Ctx, item: dict[str, Any], key: ResourceKey, desired: DesiredState) -> dict[str, Any]:
+    """The body to apply for a planned object: from the rendered manifests, or the namespace that
+    CreateNamespace=true makes (it is in no manifest)."""
+    if item.get("managedNamespace"):
+        # Not stamped with the app's tracking id: the namespace holds the app but is not one of its
+        # resources, so it is neither compared nor pruned (nor deleted with the app), as in Argo CD.
+        return managed_namespace_object(key.name, ctx.progress.get("managedNamespaceMetadata"))
+    obj = _find(desired, key, hook=False)
+    if obj is None:
+        raise WaveCDError(f"{key} is no longer in the rendered manifests")
+    return obj
 
 
 def _find(desired: DesiredState, key: ResourceKey, hook: bool, *, phase: str = "", revision: str = "",
@@ -219,9 +231,14 @@ def _apply_object(ctx: _Ctx, record: dict[str, Any], item: dict[str, Any], desir
     action = item["action"]
     try:
         if action == "apply":
-            obj = _find(desired, key, hook=False)
-            if obj is None:
-                raise WaveCDError(f"{key} is no longer in the rendered manifests")
+            obj = _desired_object(ctx, item, key, desired)
+            if dry_run and key.namespace and key.namespace == ctx.progress.get("namespaceToCreate"):
+                # The server cannot dry-run into a namespace that does not exist yet; a real sync
+                # creates it first (as Argo CD does, the dry run skips these objects).
+                record_result(ctx.op, _result(item, record, "Synced",
+                                              f"{key.kind.lower()}/{key.name} created (dry run; namespace "
+                                              f"{key.namespace} will be created)"))
+                return None
             live = cluster.get(key, api_version=item["apiVersion"], fresh=True)
             fail_shared = str(options.get("FailOnSharedResource", "")).lower() == "true"
             reason = check_ownership(live, app.name, fail_shared) if live is not None else None
@@ -234,7 +251,7 @@ def _apply_object(ctx: _Ctx, record: dict[str, Any], item: dict[str, Any], desir
                 cluster.apply(obj, dry_run=dry_run)
             verb = "configured" if live is not None else "created"
             record_result(ctx.op, _result(item, record, "Synced", f"{key.kind.lower()}/{key.name} {verb}"))
-            if not dry_run:
+            if not dry_run and not item.get("managedNamespace"):
                 _add_inventory(ctx, item)
         elif action == "hook":
             if dry_run:
@@ -260,6 +277,8 @@ def _apply_object(ctx: _Ctx, record: dict[str, Any], item: dict[str, Any], desir
             if not dry_run:
                 _drop_inventory(ctx, key)
         return None
+    except WaitingError:
+        raise
     except WaveCDError as exc:
         record_result(ctx.op, _result(item, record, "SyncFailed", str(exc)))
         return f"{key}: {exc}"
@@ -283,23 +302,16 @@ def _run_hook(ctx: _Ctx, record: dict[str, Any], item: dict[str, Any], desired: 
         pass  # a redelivered apply: this operation already created it
     else:
         if live is not None and "BeforeHookCreation" in policies:
-            ctx.cluster.delete(item["apiVersion"], hook_key, propagation="Background")
-            _wait_gone(ctx.cluster, item["apiVersion"], hook_key)
+            if not (live.get("metadata") or {}).get("deletionTimestamp"):
+                ctx.cluster.delete(item["apiVersion"], hook_key, propagation="Background")
+            if ctx.cluster.get(hook_key, api_version=item["apiVersion"], fresh=True) is not None:
+                raise WaitingError(f"the previous {hook_key} is still being deleted")
         body = {**obj, "metadata": {**obj["metadata"], "name": name}}
         body["metadata"].pop("generateName", None)
         ctx.cluster.create(body)
         created_here.append(marker)
     record_result(ctx.op, _result({**item, "name": name}, record, "Synced", "hook created",
                                   hookType=record["phase"], hookPhase="Running"))
-
-
-def _wait_gone(cluster: Cluster, api_version: str, key: ResourceKey, limit: float = 10.0) -> None:
-    """A hook deleted for re-creation must be gone first; deletion of a Job is quick (bounded)."""
-    deadline = time.monotonic() + limit
-    while cluster.get(key, api_version=api_version, fresh=True) is not None:
-        if time.monotonic() > deadline:
-            raise WaveCDError(f"{key}: the previous hook is still being deleted")
-        time.sleep(0.1)
 
 
 def _add_inventory(ctx: _Ctx, item: dict[str, Any]) -> None:
@@ -327,6 +339,7 @@ def _check_step(ctx: _Ctx, step: int) -> StepOutcome:
     assert ctx.cluster is not None
     record = ctx.progress["steps"][step]
     waiting: list[str] = []
+    waiting_on: list[dict[str, str]] = []  # what the wave gate waits for, with health messages (dashboard)
     failed: list[str] = []
     for item in record["objects"]:
         key = ResourceKey.from_dict(item)
@@ -347,6 +360,7 @@ def _check_step(ctx: _Ctx, step: int) -> StepOutcome:
             if action == "hook" and _hook_done(ctx, record, name):
                 continue
             waiting.append(f"{key} (missing)")
+            waiting_on.append({**key.to_dict(), "health": HealthStatusCode.MISSING.value, "message": ""})
             continue
         health = assess(live, ctx.svc.lua)
         code = health.status if health is not None else HealthStatusCode.HEALTHY
@@ -358,6 +372,7 @@ def _check_step(ctx: _Ctx, step: int) -> StepOutcome:
             failed.append(f"{key}: {health.message if health else 'Degraded'}")
         else:
             waiting.append(f"{key} ({code.value})")
+            waiting_on.append({**key.to_dict(), "health": code.value, "message": health.message if health else ""})
     if failed:
         _delete_hooks(ctx, record, "HookFailed")
         return _finish(ctx, FAILED, "one or more resources are degraded: " + "; ".join(failed[:5]))
@@ -366,6 +381,7 @@ def _check_step(ctx: _Ctx, step: int) -> StepOutcome:
         if elapsed > _step_timeout(ctx, record):
             return _finish(ctx, FAILED, f"step {record['phase']} wave {record['wave']} timed out after "
                                         f"{int(elapsed)}s waiting for: " + ", ".join(waiting[:10]))
+        ctx.progress["waitingOn"] = {"step": step, "resources": waiting_on}
         outcome = _advance(ctx, "health_check", step, ctx.svc.settings.health_poll_interval)
         outcome.summary = "waiting for " + ", ".join(waiting[:5])
         return outcome
