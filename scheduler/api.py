@@ -239,13 +239,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     tasks = sender or TaskSender(redis_url, svc.coalescer)
     actions = AppActions(svc.store, svc.locks)
 
-    api = FastAPI(title="WaveCD API", version="1", responses=_ERROR_RESPONSES,
+    api = FastAPI(title="WaveCD API", version="1", responses=_ERROR_RESPONSES, docs_url=None, redoc_url=None,
                   description="GitOps continuous delivery for Kubernetes, Argo CD-compatible. "
                               "Authenticate with `Authorization: Bearer <token>`.")
     api.state.services = svc
     api.state.tasks = tasks
 
     _install_error_handlers(api, redis_url)
+    from scheduler.dashboard import install_dashboard  # the web UI and an offline /docs (Swagger UI bundled)
+    install_dashboard(api, svc, tasks, token)
 
     def check_token(request: Request) -> None:
         header = request.headers.get("authorization", "")
