@@ -36,22 +36,41 @@ _FIELDS = {"username", "password", "sshPrivateKey"}
 
 @dataclass(frozen=True)
 class RepoCredential:
-    """One credential entry. `exact` entries (Argo CD repository secrets) match a single repository."""
+    """One credential entry. `exact` entries (Argo CD repository secrets) match a single repository.
+
+    From Secrets also: `insecure` (accept any server certificate), `name`, `project`, and
+    `tlsClientCertData`/`tlsClientCertKey`, kept and never shown; libgit2 has no client-certificate hook,
+    so a server that demands one refuses the fetch with its own TLS error."""
 
     url: str
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     ssh_private_key: str | None = field(default=None, repr=False)
     exact: bool = False
+    insecure: bool = False
+    tls_client_cert_data: str | None = field(default=None, repr=False)
+    tls_client_cert_key: str | None = field(default=None, repr=False)
+    name: str = ""
+    project: str = ""
 
     def __repr__(self) -> str:
-        pairs = (("password", self.password), ("sshPrivateKey", self.ssh_private_key))
+        pairs = (("password", self.password), ("sshPrivateKey", self.ssh_private_key),
+                 ("tlsClientCertKey", self.tls_client_cert_key))
         kinds = [name for name, value in pairs if value]
         return (f"RepoCredential(url={redact_url(self.url)!r}, username={self.username!r}, "
                 f"secrets={kinds}, exact={self.exact})")
 
     def secrets(self) -> list[str]:
-        return [s for s in (self.password, self.ssh_private_key) if s]
+        return [s for s in (self.password, self.ssh_private_key, self.tls_client_cert_key) if s]
+
+    def summary(self) -> dict[str, Any]:
+        """What `repo list` may show: never a secret value, only which kinds of credential exist."""
+        return {"url": redact_url(self.url), "name": self.name, "project": self.project,
+                "kind": "repository" if self.exact else "repo-creds", "type": "git",
+                "username": bool(self.username), "password": bool(self.password),
+                "sshPrivateKey": bool(self.ssh_private_key),
+                "tlsClientCert": bool(self.tls_client_cert_data or self.tls_client_cert_key),
+                "insecure": self.insecure}
 
 
 def _scheme(url: str) -> str:
@@ -154,8 +173,12 @@ def _entry(url: str, values: Mapping[str, Any], *, exact: bool, source: str) -> 
                                      path=source)
         return value
 
+    insecure = values.get("insecure", False)
     return RepoCredential(url=url, username=text("username"), password=text("password"),
-                          ssh_private_key=text("sshPrivateKey"), exact=exact)
+                          ssh_private_key=text("sshPrivateKey"), exact=exact,
+                          insecure=str(insecure).strip().lower() == "true",
+                          tls_client_cert_data=text("tlsClientCertData"), tls_client_cert_key=text("tlsClientCertKey"),
+                          name=text("name") or "", project=text("project") or "")
 
 
 def credential_from_url(url: str) -> RepoCredential | None:
@@ -231,6 +254,12 @@ class GitCallbacks(pygit2.RemoteCallbacks):
         if allowed_types & types.USERNAME and (cred.username or username_from_url):
             return pygit2.Username(cred.username or username_from_url or "")
         raise AuthenticationFailed(f"{shown} asks for a kind of credential that is not configured for it")
+
+    def certificate_check(self, certificate: None, valid: bool, host: bytes) -> bool:
+        """`insecure: "true"` on the repository Secret accepts any server certificate, as in Argo CD."""
+        if self.credential is not None and self.credential.insecure:
+            return True
+        return super().certificate_check(certificate, valid, host)
 
     def scrub(self, text: str) -> str:
         """`text` with this callback's secrets replaced by `***`."""
