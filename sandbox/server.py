@@ -249,14 +249,21 @@ class _Handler(BaseHTTPRequestHandler):
                       for (v, r), c in sorted(self.owner.request_counts().items())]
             self._send(200, {"requests": counts})
             return
+        if parts[:1] == ["apis"] and len(parts) >= 2 and parts[1] not in self.store.registry.group_versions():
+            # kube-apiserver's mux has no handler for a group nobody serves: a plain-text 404, not a Status
+            self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
+            return
         if method == "GET" and len(parts) <= 3 and self._discovery(parts):
             return
         if parts[:1] == ["api"] and len(parts) >= 3 and parts[1] == "v1":
             group, version, rest = "", "v1", parts[2:]
         elif parts[:1] == ["apis"] and len(parts) >= 4:
             group, version, rest = parts[1], parts[2], parts[3:]
-        else:
+        elif parts[:1] in (["api"], ["apis"]):
             raise ApiError(404, "the server could not find the requested resource")
+        else:
+            self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
+            return
         route = self._resolve(group, version, rest)
         self._serve(method, route, params, raw)
 
@@ -362,13 +369,17 @@ class _Handler(BaseHTTPRequestHandler):
             obj, created = store.patch(rt, ns, name, content_type, raw, opts)
             self._send(201 if created else 200, obj)
         elif method == "DELETE":
-            options = self._decode(raw) if raw.strip() else {}
+            # As in Kubernetes, a DELETE with a body takes its options from the body alone: the query
+            # string (dryRun, propagationPolicy, ...) is then ignored.
+            has_body = bool(raw.strip())
+            options = self._decode(raw) if has_body else {}
             options = options if isinstance(options, dict) else {}
-            for key in ("propagationPolicy", "gracePeriodSeconds", "orphanDependents"):
-                value = _first(params, key)
-                if value is not None and key not in options:
-                    options[key] = _bool(value) if key == "orphanDependents" else value
-            dry_run = self._dry_run(params, options)
+            if not has_body:
+                for key in ("propagationPolicy", "gracePeriodSeconds", "orphanDependents"):
+                    value = _first(params, key)
+                    if value is not None:
+                        options[key] = _bool(value) if key == "orphanDependents" else value
+            dry_run = self._dry_run({} if has_body else params, options)
             if name:
                 self.owner.count("delete", resource)
                 self._require(rt, "delete")

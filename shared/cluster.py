@@ -416,10 +416,13 @@ class Cluster:
         namespace = key.namespace if info.namespaced else ""
         if info.namespaced and not namespace:
             raise StallingError(f"delete {key}: a namespaced object needs a namespace")
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": policy}
+        # A DELETE with a body takes its options from the body alone (the API server then ignores the
+        # query string), so dry run goes in the body next to the propagation policy.
+        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": policy}
+        if dry_run:
+            body["dryRun"] = ["All"]
         result = self.transport.request("DELETE", info.path(namespace, key.name), verb="delete",
-                                        what=f"delete {key}", kind=info.kind,
-                                        query=_dry_run([], dry_run), body=body, not_found_ok=True)
+                                        what=f"delete {key}", kind=info.kind, body=body, not_found_ok=True)
         if result is None:
             if not dry_run:
                 self.live.forget(info, namespace, key.name)
@@ -532,7 +535,7 @@ class Cluster:
         self.transport.request("DELETE", info.path(namespace, name), verb="delete",
                                what=f"Application {namespace}/{name}", not_found_ok=True,
                                body={"kind": "DeleteOptions", "apiVersion": "v1",
-                                     "propagationPolicy": "Foreground"})
+                                     "propagationPolicy": "Background"})
 
     def __repr__(self) -> str:
         return f"Cluster(name={self.name!r}, server={self.server!r})"

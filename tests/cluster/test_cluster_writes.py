@@ -85,6 +85,20 @@ def test_dry_run_writes_nothing(cluster: Cluster, kube_namespace: str, kube_api:
     assert live.metadata.resource_version == real["metadata"]["resourceVersion"]
 
 
+def test_delete_options_in_the_body_override_the_query(kube_namespace: str, kube_api: client.ApiClient) -> None:
+    """Kubernetes reads a DELETE's options from its body when it has one and ignores the query string, so a
+    `dryRun` in the query next to a body deletes for real: why `Cluster.delete` puts dryRun in the body."""
+    core = client.CoreV1Api(kube_api)
+    core.create_namespaced_config_map(kube_namespace, configmap("body-wins", {"a": "1"}))
+    core.delete_namespaced_config_map("body-wins", kube_namespace, dry_run="All",
+                                      body=client.V1DeleteOptions(propagation_policy="Background"))
+    assert not core.list_namespaced_config_map(kube_namespace, field_selector="metadata.name=body-wins").items
+    core.create_namespaced_config_map(kube_namespace, configmap("body-dry", {"a": "1"}))
+    core.delete_namespaced_config_map("body-dry", kube_namespace,
+                                      body=client.V1DeleteOptions(dry_run=["All"], propagation_policy="Background"))
+    assert core.read_namespaced_config_map("body-dry", kube_namespace).data == {"a": "1"}
+
+
 def test_replace_puts_whole_object_and_creates_if_missing(cluster: Cluster, kube_namespace: str,
                                                           kube_api: client.ApiClient) -> None:
     core = client.CoreV1Api(kube_api)
