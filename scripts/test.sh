@@ -24,10 +24,45 @@ if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
     || echo "could not install ${missing[*]}; the tests that need them skip (and fail under CI=true)" >&2
 fi
 
-.venv/bin/python -m pytest "$@"
-rc=$?
-if [ "$rc" -eq 5 ]; then
-  echo "pytest collected no tests: that is a failure" >&2
-  exit 1
+# Which Kubernetes backends to run against: the emulator (the whole suite), then the real control plane
+# (every integration test again, with WAVECD_TEST_KUBECONFIG pointing at it). By default both when the
+# command runs the whole suite, the emulator alone when it is given pytest arguments.
+if [ -n "${WAVECD_TEST_BACKENDS:-}" ]; then
+  backends=$WAVECD_TEST_BACKENDS
+elif [ "$#" -eq 0 ] && [ -z "${WAVECD_TEST_KUBECONFIG:-}" ]; then
+  backends="emulator,real"
+else
+  backends="emulator"
 fi
-exit "$rc"
+# The integration tests that run again on the real control plane.
+REAL_TESTS=(tests/cluster tests/sandbox tests/pipeline tests/run tests/e2e tests/project)
+
+run_pytest() {
+  .venv/bin/python -m pytest "$@"
+  local rc=$?
+  if [ "$rc" -eq 5 ]; then
+    echo "pytest collected no tests: that is a failure" >&2
+    rc=1
+  fi
+  return "$rc"
+}
+
+status=0
+if [[ ",$backends," == *",emulator,"* ]]; then
+  echo "== the suite on the emulator ==" >&2
+  run_pytest "$@" || status=1
+fi
+if [[ ",$backends," == *",real,"* ]]; then
+  echo "== the integration tests on a real control plane ==" >&2
+  plane=$(mktemp -d "${TMPDIR:-/tmp}/wavecd-kube.XXXXXX")
+  if scripts/kube.sh build && kubeconfig=$(scripts/kube.sh start "$plane"); then
+    existing=()
+    for path in "${REAL_TESTS[@]}"; do [ -e "$path" ] && existing+=("$path"); done
+    WAVECD_TEST_KUBECONFIG=$kubeconfig run_pytest "${existing[@]}" "$@" || status=1
+  else
+    echo "the real control plane could not be built or started (see above; logs in $plane/logs)" >&2
+    status=1
+  fi
+  scripts/kube.sh stop "$plane" && rm -rf "$plane"
+fi
+exit "$status"

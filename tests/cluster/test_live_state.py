@@ -136,6 +136,7 @@ def test_unreachable_cluster_is_transient(tmp_path) -> None:
         dead.close()
 
 
+@pytest.mark.emulator_only("the emulator's request counters")
 def test_no_requests_for_cached_reads(sandbox_only, make_cluster, kube_namespace: str) -> None:
     """Emulator counters: after warming, reading 50 objects' live state makes no request at all."""
     cluster = make_cluster()

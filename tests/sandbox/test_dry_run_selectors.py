@@ -8,6 +8,7 @@ from kubernetes import client
 from tests.sandbox.helpers import api_error
 
 
+@pytest.mark.emulator_only("reads the emulator's store version")
 def test_dry_run_create_stores_nothing_and_consumes_no_version(kube_api, kube_namespace, sandbox_only):
     core = client.CoreV1Api(kube_api)
     before = sandbox_only.store.resource_version

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 from kubernetes import client, config
 
@@ -27,6 +28,7 @@ def _wait(check: Callable[[], bool], timeout: float = 10.0) -> bool:
     return False
 
 
+@pytest.mark.emulator_only("the emulator's request counters")
 def test_request_counters(kube_api, kube_namespace, sandbox_only):
     sandbox_only.reset_counts()
     core = client.CoreV1Api(kube_api)
@@ -43,6 +45,7 @@ def test_request_counters(kube_api, kube_namespace, sandbox_only):
     assert sandbox_only.request_counts() == {}
 
 
+@pytest.mark.emulator_only("the emulator's own kubeconfig")
 def test_kubeconfig_names_sandbox(sandbox_only, tmp_path):
     path = sandbox_only.write_kubeconfig(tmp_path / "kc")
     doc = yaml.safe_load(Path(path).read_text())
@@ -66,6 +69,7 @@ def test_python_m_sandbox_serves(tmp_path):
         proc.wait(timeout=10)
 
 
+@pytest.mark.emulator_only("the emulator's controller simulation")
 def test_simulated_deployment_rollout(make_sandbox):
     _, api = make_sandbox(simulate_controllers=True, rollout_seconds=0.3)
     apps = client.AppsV1Api(api)
@@ -84,6 +88,7 @@ def test_simulated_deployment_rollout(make_sandbox):
     assert apps.read_namespaced_deployment("roll", "default").status.observed_generation == 2
 
 
+@pytest.mark.emulator_only("the emulator's controller simulation")
 def test_simulated_job_pvc_service_pod(make_sandbox):
     _, api = make_sandbox(simulate_controllers=True, rollout_seconds=0.1)
     core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
@@ -117,6 +122,7 @@ def test_simulated_job_pvc_service_pod(make_sandbox):
     assert _wait(pod_ready)
 
 
+@pytest.mark.emulator_only("the emulator without controller simulation")
 def test_no_simulation_by_default(kube_api, kube_namespace, sandbox_only):
     apps = client.AppsV1Api(kube_api)
     apps.create_namespaced_deployment(kube_namespace, _deployment("still"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from kubernetes import client
 
 from tests.sandbox.test_crud import _deployment
@@ -34,6 +35,7 @@ def test_create_drops_status_for_kinds_with_status_subresource(kube_api, kube_na
     assert made.status is None or not made.status.replicas
 
 
+@pytest.mark.emulator_only("the emulator's set_status helper")
 def test_set_status_helper(kube_api, kube_namespace, sandbox_only):
     apps = client.AppsV1Api(kube_api)
     apps.create_namespaced_deployment(kube_namespace, _deployment("helper"))

@@ -70,6 +70,7 @@ def test_watch_timeout_ends_stream(kube_api, kube_namespace):
     assert time.monotonic() - started < 20
 
 
+@pytest.mark.emulator_only("a private emulator with a short watch history")
 def test_too_old_resource_version_is_410(make_sandbox):
     _, api = make_sandbox(watch_history=5)
     core = client.CoreV1Api(api)
