@@ -1,5 +1,8 @@
 """`GET /metrics` on the API server: every WaveCD process's metrics, in Prometheus text format.
 
+The metrics carry Argo CD's names (`argocd_app_info`, `argocd_app_sync_total`, ...; see `shared.metrics`),
+so dashboards and alerts written for Argo CD's controller work when pointed at this endpoint.
+
 The numbers live in Redis (see `shared.metrics` for why), so one scrape of any API replica shows the
 counts of all workers on all hosts. This module adds what only the front door knows: which Redis lists
 are the Celery queues (kombu's key layout), and a counter for the webhooks it receives.
@@ -44,7 +47,7 @@ def create_metrics_router(services: Services) -> APIRouter:
     def metrics(request: Request) -> Response:  # sync: the Redis reads run in the thread pool
         # The format Prometheus asks for: text 0.0.4 by default, OpenMetrics when its Accept header says so.
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
-        body = encode(registry(services.redis, keys, services.settings.lock_ttl))
+        body = encode(registry(services.redis, keys, services.settings.lock_ttl, services.settings.app_namespace))
         return Response(content=body, headers={"Content-Type": content_type})
 
     return router

@@ -1,4 +1,13 @@
-"""WaveCD's Prometheus metrics, kept in Redis so that every worker on every host is counted.
+"""WaveCD's Prometheus metrics under Argo CD's names, kept in Redis so that every worker on every host is counted.
+
+Names and labels are Argo CD's, so existing Grafana dashboards and alerts keep working:
+`argocd_app_info` (namespace, name, project, autosync_enabled, repo, dest_server, dest_namespace,
+sync_status, health_status, operation), `argocd_app_sync_total` (namespace, name, project, dest_server,
+phase), `argocd_app_reconcile` (histogram by namespace, dest_server; buckets 0.25 to 16 s),
+`argocd_app_k8s_request_total` (namespace, name, project, server, response_code, verb),
+`argocd_git_request_total` and `argocd_git_request_duration_seconds` (repo, request_type). What Argo CD has
+no metric for is WaveCD's own, under `wavecd_`: queue depth, app locks held, webhook requests. An app's
+`namespace` label is its Application's namespace (Argo CD's `argocd` unless it says otherwise).
 
 Why Redis and not prometheus-client's multiprocess mode: multiprocess mode shares mmap files among the
 processes of ONE host, but in Kubernetes the workers run in other pods (often other nodes) than the API
@@ -9,9 +18,11 @@ Storage: one Redis hash per metric, `wavecd:metrics:<name>`. A counter's field i
 list, in the definition's label order) and its value the count. A histogram keeps, per label set, one field
 per bucket (non-cumulative: an observation is one HINCRBY on the bucket it falls in, plus one HINCRBYFLOAT on
 the sum); the scrape makes the buckets cumulative. Workers batch increments in memory and write them in one
-pipeline per task (`MetricsRecorder(batch_seconds=...)`); the API writes each webhook's count directly.
+pipeline per task (`MetricsRecorder(batch_seconds=...)`); the API writes each webhook's count directly. The
+labels an app lends a series (namespace, project, destination) are read from its record when the series is
+recorded (cached a short while per process), so a series never changes its labels afterwards.
 
-Gauges are not stored at all: `wavecd_app_info`, `wavecd_queue_depth` and `wavecd_app_locks_held` are read
+Gauges are not stored at all: `argocd_app_info`, `wavecd_queue_depth` and `wavecd_app_locks_held` are read
 from their source (the app index, the Celery queue lists, the lock keys) when Prometheus scrapes. The text
 format itself is prometheus-client's: `WaveCDCollector` is a custom collector, `registry` holds it and
 `render` calls `generate_latest`.
@@ -35,10 +46,12 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from pydantic import ValidationError
 
+from shared import log_context
 from shared.app_lock import AppLocks
 from shared.app_store import AppStore, state_key
 from shared.models import ApplicationSpec
 from shared.repo_url import redact_url
+from shared.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -84,21 +97,23 @@ class HistogramDef:
         return len(self.buckets)
 
 
-# Names and labels follow Argo CD's argocd_* metrics where Argo CD has one.
+# Argo CD's metric names, labels and buckets (util/metrics and controller/metrics of Argo CD).
 APP_RECONCILE = HistogramDef(
-    "wavecd_app_reconcile", "Application reconciliation (the diff step) duration in seconds.", (),
+    "argocd_app_reconcile", "Application reconciliation performance in seconds.", ("namespace", "dest_server"),
     (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0))
 APP_SYNC_TOTAL = CounterDef(
-    "wavecd_app_sync_total", "Number of finished application sync operations, by phase.", ("name", "phase"))
+    "argocd_app_sync_total", "Counter for application sync history",
+    ("namespace", "name", "project", "dest_server", "phase"))
 GIT_REQUEST_TOTAL = CounterDef(
-    "wavecd_git_request_total", "Number of git requests (ls-remote, fetch) made by the workers.",
+    "argocd_git_request_total", "Number of git requests performed by repo server",
     ("repo", "request_type"))
 GIT_REQUEST_DURATION = HistogramDef(
-    "wavecd_git_request_duration_seconds", "Git request duration in seconds.", ("repo", "request_type"),
+    "argocd_git_request_duration_seconds", "Git requests duration seconds.", ("repo", "request_type"),
     (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0, 20.0))
 KUBE_REQUEST_TOTAL = CounterDef(
-    "wavecd_kube_request_total", "Number of Kubernetes API requests, by verb and HTTP code (0: no answer).",
-    ("verb", "code"))
+    "argocd_app_k8s_request_total", "Number of Kubernetes requests executed during application reconciliation "
+    "(response_code 0: no answer).", ("namespace", "name", "project", "server", "response_code", "verb"))
+# WaveCD's own.
 WEBHOOK_REQUESTS_TOTAL = CounterDef(
     "wavecd_webhook_requests_total", "Number of webhook requests received, by provider and result.",
     ("provider", "result"))
@@ -116,6 +131,58 @@ def _field(definition: CounterDef | HistogramDef, labels: Mapping[str, object]) 
         raise MetricsError(f"metric {definition.name} takes labels {list(definition.labels)}, "
                            f"got {sorted(labels)}")
     return json.dumps([str(labels[name]) for name in definition.labels], separators=(",", ":"))
+
+
+DEFAULT_APP_NAMESPACE = "argocd"
+# How long a process trusts the labels it read from an app's record (project, destination, ...).
+APP_LABELS_TTL_SECONDS = 30.0
+RUNNING_OPERATION_PHASES = ("Running", "Terminating")
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class AppLabels:
+    """What an Application lends the series about it, read from its record as Argo CD labels them."""
+
+    namespace: str = ""
+    project: str = ""
+    dest_server: str = ""
+    dest_namespace: str = ""
+    repo: str = ""
+    autosync_enabled: bool = False
+    deleting: bool = False
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any] | None, default_namespace: str) -> AppLabels:
+        """The labels of an app record (`{"metadata", "spec"}`); tolerant of invalid specs."""
+        record = _mapping(record)
+        meta, spec = _mapping(record.get("metadata")), _mapping(record.get("spec"))
+        destination = _mapping(spec.get("destination"))
+        source = _mapping(spec.get("source"))
+        if not source and isinstance(spec.get("sources"), list) and spec["sources"]:
+            source = _mapping(spec["sources"][0])  # Argo CD labels a multi-source app by its first source
+        repo = _text(source.get("repoURL"))
+        return cls(namespace=_text(meta.get("namespace")) or default_namespace,
+                   project=_text(spec.get("project")) or "default",
+                   dest_server=_text(destination.get("server")),
+                   dest_namespace=_text(destination.get("namespace")),
+                   repo=redact_url(repo) if repo else "",
+                   autosync_enabled=_autosync(spec),
+                   deleting=bool(meta.get("deletionTimestamp")))
+
+
+def _default_namespace() -> str:
+    try:
+        return get_settings().app_namespace or DEFAULT_APP_NAMESPACE
+    except ValidationError:  # broken WAVECD_* settings: the work reports them, metrics carry on
+        return DEFAULT_APP_NAMESPACE
 
 
 # Marks an operation as counted and increments its phase's counter field in one step (exactly once per op).
@@ -145,9 +212,13 @@ class MetricsRecorder:
     never fail the work they measure.
     """
 
-    def __init__(self, client: redis.Redis, *, batch_seconds: float = 0.0) -> None:
+    def __init__(self, client: redis.Redis, *, batch_seconds: float = 0.0, app_namespace: str | None = None
+                 ) -> None:
         self._client = client
         self._batch_seconds = batch_seconds
+        self._app_namespace = app_namespace
+        self._store = AppStore(client)
+        self._app_labels: dict[str, tuple[float, AppLabels]] = {}
         self._lock = threading.Lock()
         self._ints: Counter[tuple[str, str]] = Counter()
         self._floats: dict[tuple[str, str], float] = {}
@@ -197,10 +268,36 @@ class MetricsRecorder:
         if self._batch_seconds <= 0 or time.monotonic() - self._last_flush >= self._batch_seconds:
             self.flush()
 
+    # -- the labels an app lends its series ------------------------------------------------------------
+    def app_labels(self, app: str) -> AppLabels:
+        """The app's labels, from its record (cached APP_LABELS_TTL_SECONDS); empty for no app."""
+        if not app:
+            return AppLabels()
+        now = time.monotonic()
+        with self._lock:
+            cached = self._app_labels.get(app)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        if self._app_namespace is None:
+            self._app_namespace = _default_namespace()
+        try:
+            record = self._store.get_app(app)
+        except (redis.RedisError, ValueError) as exc:
+            log.warning("could not read app %s for its metric labels (%s)", app, type(exc).__name__)
+            return AppLabels(namespace=self._app_namespace)  # not cached: the next record tries again
+        labels = AppLabels.of(record, self._app_namespace)
+        with self._lock:
+            self._app_labels[app] = (now + APP_LABELS_TTL_SECONDS, labels)
+        return labels
+
     # -- WaveCD's events ----------------------------------------------------------------------------------
     def kube_request(self, verb: str, code: int) -> None:
-        """The hook `shared.cluster.on_request` calls after every Kubernetes API request."""
-        self.inc(KUBE_REQUEST_TOTAL, {"verb": verb, "code": code})
+        """The hook `shared.cluster.on_request` calls after every Kubernetes API request; the app is the one
+        the running task serves (its log context), none for requests outside an app's task."""
+        app = log_context.current().get("app", "")
+        labels = self.app_labels(app)
+        self.inc(KUBE_REQUEST_TOTAL, {"namespace": labels.namespace, "name": app, "project": labels.project,
+                                      "server": labels.dest_server, "response_code": code, "verb": verb})
 
     def git_request(self, request_type: str, repo_url: str, seconds: float) -> None:
         """One git request (`ls-remote` or `fetch`) and its duration; the URL is shown without credentials."""
@@ -212,8 +309,11 @@ class MetricsRecorder:
         """The `on_result(provider, result)` callback of `scheduler.webhook.create_webhook_router`."""
         self.inc(WEBHOOK_REQUESTS_TOTAL, {"provider": provider, "result": result})
 
-    def reconcile(self, seconds: float) -> None:
-        self.observe(APP_RECONCILE, {}, seconds)
+    def reconcile(self, seconds: float, app: str | None = None) -> None:
+        """One reconciliation (the diff step) of `app` (default: the app of the current log context)."""
+        name = app if app is not None else log_context.current().get("app", "")
+        labels = self.app_labels(name)
+        self.observe(APP_RECONCILE, {"namespace": labels.namespace, "dest_server": labels.dest_server}, seconds)
 
     def count_finished_sync(self, app: str) -> str | None:
         """Count the app's last operation if it has ended and was not counted yet; its phase, or None.
@@ -221,9 +321,12 @@ class MetricsRecorder:
         Reads only the last entry of the app's operation log (small), never the operation document; the
         mark and the increment happen in one script, so redelivered or repeated calls count once.
         """
+        labels = self.app_labels(app)
         args: list[str] = [app]
         for phase in FINAL_SYNC_PHASES:
-            args += [phase, _field(APP_SYNC_TOTAL, {"name": app, "phase": phase})]
+            args += [phase, _field(APP_SYNC_TOTAL, {"namespace": labels.namespace, "name": app,
+                                                    "project": labels.project, "dest_server": labels.dest_server,
+                                                    "phase": phase})]
         try:
             result = self._count_sync(keys=[OPLOG_KEY.format(app=app), SYNC_COUNTED_KEY, APP_SYNC_TOTAL.key],
                                       args=args)
@@ -272,27 +375,46 @@ def _autosync(spec: Mapping[str, Any]) -> bool:
     try:
         return ApplicationSpec.model_validate(spec).automated
     except ValidationError:
-        auto = (spec.get("syncPolicy") or {}).get("automated")
+        auto = _mapping(spec.get("syncPolicy")).get("automated")
         return isinstance(auto, dict) and auto.get("enabled") is not False
 
 
-def _app_info(store: AppStore, client: redis.Redis, batch: int = 200) -> GaugeMetricFamily:
-    family = GaugeMetricFamily("wavecd_app_info", "Information about each application (always 1).",
-                               labels=["name", "project", "sync_status", "health_status", "autosync_enabled"])
+APP_INFO_LABELS = ["namespace", "name", "project", "autosync_enabled", "repo", "dest_server", "dest_namespace",
+                   "sync_status", "health_status", "operation"]
+
+
+def _operation_label(labels: AppLabels, raw_operation: bytes | None) -> str:
+    """Argo CD's `operation` label: "delete" while the app is deleted, "sync" while an operation runs."""
+    if labels.deleting:
+        return "delete"
+    if raw_operation:
+        try:
+            operation = json.loads(raw_operation)
+        except ValueError:
+            return ""
+        if isinstance(operation, dict) and operation.get("phase") in RUNNING_OPERATION_PHASES:
+            return "sync"
+    return ""
+
+
+def _app_info(store: AppStore, client: redis.Redis, default_namespace: str, batch: int = 200) -> GaugeMetricFamily:
+    family = GaugeMetricFamily("argocd_app_info", "Information about application.", labels=APP_INFO_LABELS)
     apps = store.all_apps()
     names = sorted(apps)
     for start in range(0, len(names), batch):
         chunk = names[start:start + batch]
         pipe = client.pipeline(transaction=False)
         for name in chunk:
-            pipe.hget(state_key(name), "status")
-        for name, raw in zip(chunk, pipe.execute(), strict=True):
-            status = json.loads(raw) if raw else {}
-            spec = apps[name].get("spec") or {}
-            family.add_metric([name, str(spec.get("project") or "default"),
+            pipe.hmget(state_key(name), ["status", "operation"])
+        for name, (raw_status, raw_operation) in zip(chunk, pipe.execute(), strict=True):
+            status = json.loads(raw_status) if raw_status else {}
+            labels = AppLabels.of(apps[name], default_namespace)
+            family.add_metric([labels.namespace, name, labels.project,
+                               "true" if labels.autosync_enabled else "false", labels.repo, labels.dest_server,
+                               labels.dest_namespace,
                                str((status.get("sync") or {}).get("status") or "Unknown"),
                                str((status.get("health") or {}).get("status") or "Unknown"),
-                               "true" if _autosync(spec) else "false"], 1.0)
+                               _operation_label(labels, raw_operation)], 1.0)
     return family
 
 
@@ -303,8 +425,10 @@ class WaveCDCollector(Collector):
     its priority lists); the caller, which knows the broker, supplies them.
     """
 
-    def __init__(self, client: redis.Redis, queue_keys: Mapping[str, Sequence[str]], lock_ttl: float = 60.0) -> None:
+    def __init__(self, client: redis.Redis, queue_keys: Mapping[str, Sequence[str]], lock_ttl: float = 60.0,
+                 app_namespace: str = DEFAULT_APP_NAMESPACE) -> None:
         self._client = client
+        self._app_namespace = app_namespace
         self._queue_keys = {name: list(keys) for name, keys in queue_keys.items()}
         self._store = AppStore(client)
         self._locks = AppLocks(client, lock_ttl)
@@ -327,16 +451,18 @@ class WaveCDCollector(Collector):
         yield depth
         yield GaugeMetricFamily("wavecd_app_locks_held", "App operation locks currently held.",
                                 value=float(self._locks.held_count()))
-        yield _app_info(self._store, self._client)
+        yield _app_info(self._store, self._client, self._app_namespace)
 
 
-def registry(client: redis.Redis, queue_keys: Mapping[str, Sequence[str]], lock_ttl: float = 60.0) -> CollectorRegistry:
+def registry(client: redis.Redis, queue_keys: Mapping[str, Sequence[str]], lock_ttl: float = 60.0,
+             app_namespace: str = DEFAULT_APP_NAMESPACE) -> CollectorRegistry:
     """A registry holding only WaveCD's collector (no process metrics of the scraping process)."""
     result = CollectorRegistry(auto_describe=False)
-    result.register(WaveCDCollector(client, queue_keys, lock_ttl))
+    result.register(WaveCDCollector(client, queue_keys, lock_ttl, app_namespace))
     return result
 
 
-def render(client: redis.Redis, queue_keys: Mapping[str, Sequence[str]], lock_ttl: float = 60.0) -> bytes:
+def render(client: redis.Redis, queue_keys: Mapping[str, Sequence[str]], lock_ttl: float = 60.0,
+           app_namespace: str = DEFAULT_APP_NAMESPACE) -> bytes:
     """The Prometheus text exposition (format 0.0.4) of all WaveCD metrics."""
-    return generate_latest(registry(client, queue_keys, lock_ttl))
+    return generate_latest(registry(client, queue_keys, lock_ttl, app_namespace))

@@ -93,7 +93,7 @@ def _task_finished(task_id: str | None = None, task: Any = None, args: Any = Non
     try:
         rec = recorder()
         if name == RECONCILE_TASK and started is not None:
-            rec.reconcile(time.monotonic() - started)
+            rec.reconcile(time.monotonic() - started, str(args[0]) if args else None)
         if name in STEP_TASKS and args:
             rec.count_finished_sync(str(args[0]))
         rec.flush()

@@ -56,12 +56,12 @@ def github_push(secret: str = GITHUB_SECRET) -> tuple[bytes, dict[str, str]]:
 def test_every_metric_is_exposed_with_its_type(api):
     kinds = families(scrape(api))
     assert kinds == {
-        "wavecd_app_info": "gauge",
-        "wavecd_app_reconcile": "histogram",
-        "wavecd_app_sync": "counter",
-        "wavecd_git_request": "counter",
-        "wavecd_git_request_duration_seconds": "histogram",
-        "wavecd_kube_request": "counter",
+        "argocd_app_info": "gauge",
+        "argocd_app_reconcile": "histogram",
+        "argocd_app_sync": "counter",
+        "argocd_git_request": "counter",
+        "argocd_git_request_duration_seconds": "histogram",
+        "argocd_app_k8s_request": "counter",
         "wavecd_webhook_requests": "counter",
         "wavecd_queue_depth": "gauge",
         "wavecd_app_locks_held": "gauge",
@@ -109,42 +109,66 @@ def test_locks_held_counts_running_operations(api, redis_client):
     assert value(scrape(api), "wavecd_app_locks_held") == 1
 
 
-def _app(name: str, project: str, policy: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": {"name": name},
+def _app(name: str, project: str, policy: dict[str, Any], **meta: Any) -> dict[str, Any]:
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": {"name": name, **meta},
             "spec": {"project": project, "syncPolicy": policy,
                      "source": {"repoURL": "https://example.com/r.git", "path": ".", "targetRevision": "HEAD"},
                      "destination": {"server": "https://kubernetes.default.svc", "namespace": "default"}}}
 
 
+def info(name: str, project: str, sync: str, health: str, autosync: str, operation: str = "",
+         namespace: str = "argocd", repo: str = "https://example.com/r.git") -> dict[str, str]:
+    """The full label set of an argocd_app_info line, as Argo CD writes it."""
+    return {"namespace": namespace, "name": name, "project": project, "autosync_enabled": autosync,
+            "repo": repo, "dest_server": "https://kubernetes.default.svc", "dest_namespace": "default",
+            "sync_status": sync, "health_status": health, "operation": operation}
+
+
 def test_app_info_follows_each_apps_status_and_policy(api, redis_client):
     store = AppStore(redis_client)
     store.put_app("web", _app("web", "shop", {"automated": {"prune": True}}))
-    store.put_app("db", _app("db", "default", {}))
+    store.put_app("db", _app("db", "default", {}, namespace="team-a"))
     store.put_app("paused", _app("paused", "default", {"automated": {"enabled": False}}))
     store.write_unfenced("web", "status", {"sync": {"status": "OutOfSync"}, "health": {"status": "Progressing"}})
+    store.write_unfenced("web", "operation", {"id": "op1", "phase": "Running"})
     store.write_unfenced("db", "status", {"sync": {"status": "Synced"}, "health": {"status": "Healthy"}})
+    store.write_unfenced("db", "operation", {"id": "op0", "phase": "Succeeded"})
     text = scrape(api)
-    assert value(text, "wavecd_app_info", name="web", project="shop", sync_status="OutOfSync",
-                 health_status="Progressing", autosync_enabled="true") == 1
-    assert value(text, "wavecd_app_info", name="db", project="default", sync_status="Synced",
-                 health_status="Healthy", autosync_enabled="false") == 1
-    assert value(text, "wavecd_app_info", name="paused", project="default", sync_status="Unknown",
-                 health_status="Unknown", autosync_enabled="false") == 1
-    assert total(text, "wavecd_app_info") == 3
+    assert value(text, "argocd_app_info", **info("web", "shop", "OutOfSync", "Progressing", "true", "sync")) == 1
+    assert value(text, "argocd_app_info", **info("db", "default", "Synced", "Healthy", "false",
+                                                  namespace="team-a")) == 1
+    assert value(text, "argocd_app_info", **info("paused", "default", "Unknown", "Unknown", "false")) == 1
+    assert total(text, "argocd_app_info") == 3
     store.write_unfenced("web", "status", {"sync": {"status": "Synced"}, "health": {"status": "Healthy"}})
+    store.write_unfenced("web", "operation", {"id": "op1", "phase": "Succeeded"})
     store.remove_app("db")
+    deleting = _app("paused", "default", {"automated": {"enabled": False}},
+                    deletionTimestamp="2024-05-01T10:00:00Z")
+    store.put_app("paused", deleting)
     text = scrape(api)
-    assert value(text, "wavecd_app_info", name="web", project="shop", sync_status="Synced",
-                 health_status="Healthy", autosync_enabled="true") == 1
-    assert total(text, "wavecd_app_info", name="db") == 0
+    assert value(text, "argocd_app_info", **info("web", "shop", "Synced", "Healthy", "true")) == 1
+    assert value(text, "argocd_app_info", **info("paused", "default", "Unknown", "Unknown", "false",
+                                                  "delete")) == 1
+    assert total(text, "argocd_app_info", name="db") == 0
 
 
 def test_an_app_with_an_invalid_spec_still_gets_its_info_line(api, redis_client):
     store = AppStore(redis_client)
     store.put_app("broken", {"metadata": {"name": "broken"},
-                             "spec": {"project": 7, "syncPolicy": {"automated": {"prune": "maybe"}}}})
-    assert value(scrape(api), "wavecd_app_info", name="broken", project="7", sync_status="Unknown",
-                 health_status="Unknown", autosync_enabled="true") == 1
+                             "spec": {"project": 7, "syncPolicy": {"automated": {"prune": "maybe"}},
+                                      "source": "not-a-map", "destination": ["x"]}})
+    assert value(scrape(api), "argocd_app_info", namespace="argocd", name="broken", project="7",
+                 autosync_enabled="true", repo="", dest_server="", dest_namespace="", sync_status="Unknown",
+                 health_status="Unknown", operation="") == 1
+
+
+def test_app_info_repo_label_has_no_credentials(api, redis_client):
+    app = _app("private", "default", {})
+    app["spec"]["source"]["repoURL"] = "https://bob:hunter2@git.example.com/org/repo.git"
+    AppStore(redis_client).put_app("private", app)
+    text = scrape(api)
+    assert "hunter2" not in text
+    assert total(text, "argocd_app_info", name="private") == 1
 
 
 def test_openmetrics_is_served_when_prometheus_asks_for_it(api):

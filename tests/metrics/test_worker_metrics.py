@@ -43,27 +43,29 @@ def test_syncs_kube_requests_and_reconciles_are_counted(harness: Harness, git_fa
     harness.wait_synced("metered", revision=repo.head())
 
     text = wait_for(harness, "the first sync to be counted",
-                    lambda t: value(t, "wavecd_app_sync_total", name="metered", phase="Succeeded") == 1)
-    assert total(text, "wavecd_kube_request_total", verb="patch", code="200") >= 2  # two applied objects
-    assert total(text, "wavecd_kube_request_total", verb="list") >= 1  # live state
-    assert total(text, "wavecd_app_reconcile_count") >= 1
-    assert value(text, "wavecd_app_info", name="metered", project="default", sync_status="Synced",
-                 health_status="Healthy", autosync_enabled="true") == 1
+                    lambda t: total(t, "argocd_app_sync_total", name="metered",
+                                    project="default", phase="Succeeded") == 1)
+    # two applied objects, counted for the app whose task made the requests
+    assert total(text, "argocd_app_k8s_request_total", name="metered", verb="patch", response_code="200") >= 2
+    assert total(text, "argocd_app_k8s_request_total", name="metered", verb="list") >= 1  # live state
+    assert total(text, "argocd_app_reconcile_count", dest_server="https://kubernetes.default.svc") >= 1
+    assert total(text, "argocd_app_info", name="metered", project="default",
+                 sync_status="Synced", health_status="Healthy", autosync_enabled="true") == 1
     assert value(text, "wavecd_app_locks_held") == 0
-    patches = total(text, "wavecd_kube_request_total", verb="patch")
-    reconciles = total(text, "wavecd_app_reconcile_count")
+    patches = total(text, "argocd_app_k8s_request_total", verb="patch")
+    reconciles = total(text, "argocd_app_reconcile_count")
 
     # A new commit: one more sync, more requests, more reconciles; the first sync is not counted twice.
     new = repo.commit({"app/all.yaml": manifests(config_map("one", k="changed"), config_map("two"))})
     harness.send("wavecd.fetch", repo.url, due=["metered"])
     harness.wait_synced("metered", revision=new)
     text = wait_for(harness, "the second sync to be counted",
-                    lambda t: value(t, "wavecd_app_sync_total", name="metered", phase="Succeeded") == 2)
-    assert total(text, "wavecd_kube_request_total", verb="patch") > patches
-    assert total(text, "wavecd_app_reconcile_count") > reconciles
-    assert total(text, "wavecd_app_sync_total", phase="Failed") == 0
+                    lambda t: total(t, "argocd_app_sync_total", name="metered", phase="Succeeded") == 2)
+    assert total(text, "argocd_app_k8s_request_total", verb="patch") > patches
+    assert total(text, "argocd_app_reconcile_count") > reconciles
+    assert total(text, "argocd_app_sync_total", phase="Failed") == 0
     if hasattr(git_source, "on_request"):
-        assert total(text, "wavecd_git_request_total") >= 1
+        assert total(text, "argocd_git_request_total") >= 1
     else:
         pytest.xfail("shared.git_source has no `on_request` hook yet: git requests cannot be counted "
                      "(the rest of this test passed)")
