@@ -19,7 +19,6 @@ from sandbox.resources import ResourceType
 
 _SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1035 = r"[a-z]([-a-z0-9]*[a-z0-9])?"
 _QUALIFIED = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 _LABEL_VALUE = r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
 
@@ -32,18 +31,12 @@ def _name_errors(name: str, rule: str) -> list[str]:
     if rule == "label":
         if len(name) > 63:
             return ["must be no more than 63 characters"]
+        if "." in name and re.fullmatch(_SUBDOMAIN, name):
+            return ["must not contain dots"]
         if not re.fullmatch(_LABEL, name):
             return ["a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
                     "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
                     f"regex used for validation is '{_LABEL}')"]
-        return []
-    if rule == "dns1035":
-        if len(name) > 63:
-            return ["must be no more than 63 characters"]
-        if not re.fullmatch(_DNS1035, name):
-            return ["a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-                    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
-                    f"'abc-123', regex used for validation is '{_DNS1035}')"]
         return []
     if len(name) > 253:
         return ["must be no more than 253 characters"]
@@ -70,7 +63,7 @@ def validate(rt: ResourceType, obj: dict[str, Any]) -> None:
     meta = obj.get("metadata") or {}
     name = meta.get("name") or ""
     causes: list[tuple[str, str, str]] = []
-    rule = "dns1035" if rt.kind == "Service" and not rt.group else rt.name_rule
+    rule = rt.name_rule  # Service names are RFC 1123 labels (RelaxedServiceNameValidation, on in 1.36)
     if rule == "crd":
         spec = obj.get("spec") or {}
         names = spec.get("names") or {}
@@ -89,9 +82,12 @@ def validate(rt: ResourceType, obj: dict[str, Any]) -> None:
             causes.append(("metadata.labels", "FieldValueInvalid", f'Invalid value: "{key}": {message}'))
         if not isinstance(value, str) or len(value) > 63 or not re.fullmatch(_LABEL_VALUE, value):
             causes.append(("metadata.labels", "FieldValueInvalid",
-                           f'Invalid value: "{value}": a valid label must be an empty string or consist of '
-                           "alphanumeric characters, '-', '_' or '.', and must start and end with an "
-                           "alphanumeric character, and be no more than 63 characters"))
+                           f'Invalid value: "{value}": ' + (
+                               "must be no more than 63 characters" if isinstance(value, str) and len(value) > 63
+                               else "a valid label must be an empty string or consist of alphanumeric characters, "
+                               "'-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
+                               "'MyValue',  or 'my_value',  or '12345', regex used for validation is "
+                               f"'{_LABEL_VALUE}')")))
     annotations = meta.get("annotations") or {}
     for key, value in (annotations.items() if isinstance(annotations, dict) else ()):
         for message in _label_key_errors(str(key)):

@@ -11,14 +11,15 @@ from typing import Any
 
 from sandbox.resources import Registry, ResourceType
 
+# The release whose behaviour the emulator follows (checked against a real v1.36 control plane).
 VERSION_INFO: dict[str, str] = {
     "major": "1",
-    "minor": "31",
-    "gitVersion": "v1.31.0-wavecd-sandbox",
+    "minor": "36",
+    "gitVersion": "v1.36.3-wavecd-sandbox",
     "gitCommit": "0000000000000000000000000000000000000000",
     "gitTreeState": "clean",
-    "buildDate": "2024-08-13T00:00:00Z",
-    "goVersion": "go1.22.5",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.26.8",
     "compiler": "gc",
     "platform": "linux/amd64",
 }

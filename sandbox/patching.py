@@ -164,6 +164,8 @@ def strategic_merge_patch(original: Any, patch: Any, node: Node) -> Any:
         if value is None:
             result.pop(key, None)
         elif isinstance(value, dict):
+            if key not in result and value.get("$patch") == "replace":
+                continue  # kube-apiserver sets nothing when the map it would replace is absent
             merged = strategic_merge_patch(result.get(key), value, child)
             if merged is None:
                 result.pop(key, None)

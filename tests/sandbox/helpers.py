@@ -1,17 +1,31 @@
-"""Small helpers the emulator tests share: raw API calls and expected-error assertions."""
+"""Small helpers the emulator tests share: raw API calls, expected-error assertions and condition waits.
+
+The same tests run against the emulator and a real kube-apiserver, where garbage collection, namespace
+termination and CRD establishment happen later than the request: tests wait for the condition instead.
+"""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from kubernetes import client
 
 
+def _decode(data: bytes | str | None) -> Any:
+    """JSON bodies decode; the plain-text answers of unknown paths ('404 page not found') stay text."""
+    try:
+        return json.loads(data or b"null")
+    except ValueError:
+        return data.decode() if isinstance(data, bytes) else data
+
+
 def call(api: client.ApiClient, method: str, path: str, body: Any = None, *, content_type: str | None = None,
          query: dict[str, str] | None = None) -> tuple[int, Any]:
-    """A raw request through the official client's transport; returns (status, decoded JSON)."""
+    """A raw request through the official client's transport; returns (status, decoded JSON or text)."""
     url = api.configuration.host + path
     if query:
         url += "?" + "&".join(f"{k}={v}" for k, v in query.items())
@@ -23,9 +37,9 @@ def call(api: client.ApiClient, method: str, path: str, body: Any = None, *, con
     try:
         response = api.call_api(method, url, header_params=headers, body=body)
         response.read()
-        return response.status, json.loads(response.data or b"null")
+        return response.status, _decode(response.data)
     except client.ApiException as exc:
-        return exc.status, json.loads(exc.body or b"null")
+        return exc.status, _decode(exc.body)
 
 
 def api_error(fn: Any, *args: Any, **kwargs: Any) -> tuple[int, dict[str, Any]]:
@@ -33,3 +47,26 @@ def api_error(fn: Any, *args: Any, **kwargs: Any) -> tuple[int, dict[str, Any]]:
     with pytest.raises(client.ApiException) as info:
         fn(*args, **kwargs)
     return info.value.status, json.loads(info.value.body or b"{}")
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.05) -> Any:
+    """Poll until `predicate()` is truthy and return its value; fail the test on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def exists(read: Callable[..., object], *args: str) -> bool:
+    """Whether a read succeeds (False on 404)."""
+    try:
+        read(*args)
+        return True
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise

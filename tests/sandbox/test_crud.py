@@ -80,11 +80,22 @@ def test_invalid_names_are_422(kube_api, kube_namespace, name):
     assert any(c["field"] == "metadata.name" for c in body["details"]["causes"])
 
 
-def test_service_names_must_be_dns1035(kube_api, kube_namespace):
-    svc = client.V1Service(metadata=client.V1ObjectMeta(name="1svc"),
-                           spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)]))
-    status, body = api_error(client.CoreV1Api(kube_api).create_namespaced_service, kube_namespace, svc)
+def _service(name: str) -> client.V1Service:
+    return client.V1Service(metadata=client.V1ObjectMeta(name=name),
+                            spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)]))
+
+
+def test_service_names_are_rfc1123_labels(kube_api, kube_namespace):
+    """Kubernetes 1.36 relaxed Service names from DNS-1035 to RFC 1123 labels: a leading digit is fine."""
+    core = client.CoreV1Api(kube_api)
+    assert core.create_namespaced_service(kube_namespace, _service("1svc")).metadata.name == "1svc"
+    status, body = api_error(core.create_namespaced_service, kube_namespace, _service("svc.dot"))
     assert status == 422
+    assert body["details"]["causes"] == [{"reason": "FieldValueInvalid", "field": "metadata.name",
+                                          "message": 'Invalid value: "svc.dot": must not contain dots'}]
+    status, body = api_error(core.create_namespaced_service, kube_namespace, _service("Upper"))
+    assert status == 422
+    assert "RFC 1123 label" in body["details"]["causes"][0]["message"]
 
 
 def test_generate_name(kube_api, kube_namespace):

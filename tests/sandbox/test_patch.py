@@ -104,9 +104,16 @@ def test_strategic_merge_delete_and_replace_directives(kube_api, kube_namespace)
     assert status == 200, obj
     assert list(_containers(obj)) == ["app"]
     assert [e["name"] for e in _containers(obj)["app"]["env"]] == ["B"]
-    status, obj = call(kube_api, "PATCH", _path(kube_namespace), {"metadata": {"labels": {
-        "$patch": "replace", "only": "this"}}}, content_type="application/strategic-merge-patch+json")
-    assert obj["metadata"]["labels"] == {"only": "this"}
+    replace = {"metadata": {"labels": {"$patch": "replace", "only": "this"}}}
+    # with no labels to replace, Kubernetes sets none
+    status, obj = call(kube_api, "PATCH", _path(kube_namespace), replace,
+                       content_type="application/strategic-merge-patch+json")
+    assert status == 200 and "labels" not in obj["metadata"]
+    call(kube_api, "PATCH", _path(kube_namespace), {"metadata": {"labels": {"a": "1", "b": "2"}}},
+         content_type="application/strategic-merge-patch+json")
+    status, obj = call(kube_api, "PATCH", _path(kube_namespace), replace,
+                       content_type="application/strategic-merge-patch+json")
+    assert status == 200 and obj["metadata"]["labels"] == {"only": "this"}
 
 
 def test_strategic_merge_service_ports_by_port(kube_api, kube_namespace):
