@@ -32,6 +32,32 @@ def test_create_namespace_and_a_sync_asked_through_the_operation_field(harness: 
     assert not cr.get("operation"), "the operation field is cleared once taken"
 
 
+def test_automated_app_into_a_namespace_that_does_not_exist_yet(harness: Harness, git_factory, celery_workers):
+    """CreateNamespace=true with a PreSync hook: the namespace is made first, the hook runs in it, and the
+    first attempt succeeds (a namespace that is in no manifest is not 'missing from the manifests')."""
+    target = unique("wcd-fresh")
+    harness.extra_namespaces.append(target)
+    hook = {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "migrate", "annotations": {"argocd.argoproj.io/hook": "PreSync"}},
+            "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
+                {"name": "main", "image": "busybox:1.36", "command": ["true"]}]}}}}
+    repo = git_factory.create("freshns", {"app/a.yaml": manifests(hook, cm("inside"))})
+    with pytest.raises(client.ApiException) as absent:
+        harness.core.read_namespace(target)
+    assert absent.value.status == 404
+    celery_workers.start(1, concurrency=2, env=harness.worker_env())
+    harness.application("freshns", repo.url, "app", namespace=target, sync_options=["CreateNamespace=true"],
+                        retry={"limit": 0})
+    harness.wait_synced("freshns", revision=repo.head())
+    op = harness.operation("freshns")
+    assert op["phase"] == "Succeeded" and op["retryCount"] == 0, op["message"]
+    assert harness.core.read_namespaced_config_map("inside", target).data == {"k": "v"}
+    namespace = harness.core.read_namespace(target)
+    assert "argocd.argoproj.io/tracking-id" not in (namespace.metadata.annotations or {})
+    kinds = [(r["kind"], r.get("hookType")) for r in op["syncResult"]["resources"]]
+    assert ("Namespace", None) in kinds and ("Job", "PreSync") in kinds, kinds
+
+
 def test_a_wave_that_never_gets_healthy_times_out_naming_it(harness: Harness, git_factory, celery_workers):
     slow = {"apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"name": "slow-job", "annotations": {"argocd.argoproj.io/sync-wave": "0",
