@@ -4,7 +4,8 @@ Names and labels are Argo CD's, so existing Grafana dashboards and alerts keep w
 `argocd_app_info` (namespace, name, project, autosync_enabled, repo, dest_server, dest_namespace,
 sync_status, health_status, operation), `argocd_app_sync_total` (namespace, name, project, dest_server,
 phase), `argocd_app_reconcile` (histogram by namespace, dest_server; buckets 0.25 to 16 s),
-`argocd_app_k8s_request_total` (namespace, name, project, server, response_code, verb),
+`argocd_app_k8s_request_total` (namespace, name, project, server, response_code, verb, resource_kind,
+resource_namespace; the last two are empty for now),
 `argocd_git_request_total` and `argocd_git_request_duration_seconds` (repo, request_type). What Argo CD has
 no metric for is WaveCD's own, under `wavecd_`: queue depth, app locks held, webhook requests. An app's
 `namespace` label is its Application's namespace (Argo CD's `argocd` unless it says otherwise).
@@ -32,12 +33,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 from prometheus_client import CollectorRegistry, generate_latest
@@ -112,7 +115,8 @@ GIT_REQUEST_DURATION = HistogramDef(
     (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0, 20.0))
 KUBE_REQUEST_TOTAL = CounterDef(
     "argocd_app_k8s_request_total", "Number of Kubernetes requests executed during application reconciliation "
-    "(response_code 0: no answer).", ("namespace", "name", "project", "server", "response_code", "verb"))
+    "(response_code 0: no answer).",
+    ("namespace", "name", "project", "server", "response_code", "verb", "resource_kind", "resource_namespace"))
 # WaveCD's own.
 WEBHOOK_REQUESTS_TOTAL = CounterDef(
     "wavecd_webhook_requests_total", "Number of webhook requests received, by provider and result.",
@@ -137,6 +141,21 @@ DEFAULT_APP_NAMESPACE = "argocd"
 # How long a process trusts the labels it read from an app's record (project, destination, ...).
 APP_LABELS_TTL_SECONDS = 30.0
 RUNNING_OPERATION_PHASES = ("Running", "Terminating")
+
+
+_SCP_LIKE = re.compile(r"^[^/@:]+@[^/:]+:")
+
+
+def argocd_repo_label(url: str) -> str:
+    """Argo CD's `repo` label (its git.NormalizeGitURL): lower case, no `.git`, an scp-like SSH address
+    (`git@host:org/repo`) as `git@host/org/repo`. HTTP(S) credentials never show (a user name there may
+    be a token); the user of an SSH address is kept, as Argo CD keeps it."""
+    text = url.strip()
+    if "://" not in text and _SCP_LIKE.match(text):
+        text = "ssh://" + text.replace(":", "/", 1)
+    elif not text.lower().startswith("ssh://") or urlsplit(text).password:
+        text = redact_url(text)
+    return text.lower().removesuffix(".git").removeprefix("ssh://")
 
 
 def _text(value: object) -> str:
@@ -173,7 +192,7 @@ class AppLabels:
                    project=_text(spec.get("project")) or "default",
                    dest_server=_text(destination.get("server")),
                    dest_namespace=_text(destination.get("namespace")),
-                   repo=redact_url(repo) if repo else "",
+                   repo=argocd_repo_label(repo) if repo else "",
                    autosync_enabled=_autosync(spec),
                    deleting=bool(meta.get("deletionTimestamp")))
 
@@ -296,8 +315,10 @@ class MetricsRecorder:
         the running task serves (its log context), none for requests outside an app's task."""
         app = log_context.current().get("app", "")
         labels = self.app_labels(app)
+        # resource_kind and resource_namespace stay empty: shared.cluster's hook reports verb and code only.
         self.inc(KUBE_REQUEST_TOTAL, {"namespace": labels.namespace, "name": app, "project": labels.project,
-                                      "server": labels.dest_server, "response_code": code, "verb": verb})
+                                      "server": labels.dest_server, "response_code": code, "verb": verb,
+                                      "resource_kind": "", "resource_namespace": ""})
 
     def git_request(self, request_type: str, repo_url: str, seconds: float) -> None:
         """One git request (`ls-remote` or `fetch`) and its duration; the URL is shown without credentials."""

@@ -117,7 +117,7 @@ def _app(name: str, project: str, policy: dict[str, Any], **meta: Any) -> dict[s
 
 
 def info(name: str, project: str, sync: str, health: str, autosync: str, operation: str = "",
-         namespace: str = "argocd", repo: str = "https://example.com/r.git") -> dict[str, str]:
+         namespace: str = "argocd", repo: str = "https://example.com/r") -> dict[str, str]:
     """The full label set of an argocd_app_info line, as Argo CD writes it."""
     return {"namespace": namespace, "name": name, "project": project, "autosync_enabled": autosync,
             "repo": repo, "dest_server": "https://kubernetes.default.svc", "dest_namespace": "default",
@@ -162,13 +162,18 @@ def test_an_app_with_an_invalid_spec_still_gets_its_info_line(api, redis_client)
                  health_status="Unknown", operation="") == 1
 
 
-def test_app_info_repo_label_has_no_credentials(api, redis_client):
+@pytest.mark.parametrize(("url", "label"), [
+    ("https://bob:hunter2@git.example.com/Org/Repo.git", "https://git.example.com/org/repo"),
+    ("git@gitlab.example.com:Platform/GitOps.git", "git@gitlab.example.com/platform/gitops"),
+    ("ssh://git:hunter2@git.example.com:2222/org/repo.git", "git.example.com:2222/org/repo"),
+])
+def test_app_info_repo_label_is_argo_cds_normalized_url_without_credentials(api, redis_client, url, label):
     app = _app("private", "default", {})
-    app["spec"]["source"]["repoURL"] = "https://bob:hunter2@git.example.com/org/repo.git"
+    app["spec"]["source"]["repoURL"] = url
     AppStore(redis_client).put_app("private", app)
     text = scrape(api)
     assert "hunter2" not in text
-    assert total(text, "argocd_app_info", name="private") == 1
+    assert total(text, "argocd_app_info", name="private", repo=label) == 1
 
 
 def test_openmetrics_is_served_when_prometheus_asks_for_it(api):

@@ -187,9 +187,10 @@ def test_app_series_carry_argo_cd_labels_from_the_app(redis_client):
     assert value(text, "argocd_app_sync_total", namespace="argocd", name="web", project="shop",
                  dest_server="https://kubernetes.default.svc", phase="Succeeded") == 1
     assert value(text, "argocd_app_k8s_request_total", namespace="argocd", name="web", project="shop",
-                 server="https://kubernetes.default.svc", response_code="200", verb="patch") == 2
+                 server="https://kubernetes.default.svc", response_code="200", verb="patch", resource_kind="",
+                 resource_namespace="") == 2
     assert value(text, "argocd_app_k8s_request_total", namespace="", name="", project="", server="",
-                 response_code="0", verb="get") == 1
+                 response_code="0", verb="get", resource_kind="", resource_namespace="") == 1
     assert value(text, "argocd_app_reconcile_count", namespace="argocd",
                  dest_server="https://kubernetes.default.svc") == 1
     assert value(text, "argocd_app_reconcile_count", namespace="team-a", dest_server="https://10.0.0.9:6443") == 2
