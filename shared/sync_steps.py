@@ -301,8 +301,11 @@ def _run_hook(ctx: _Ctx, record: dict[str, Any], item: dict[str, Any], desired: 
     if live is not None and marker in created_here:
         pass  # a redelivered apply: this operation already created it
     else:
-        if live is not None and "BeforeHookCreation" in policies:
-            if not (live.get("metadata") or {}).get("deletionTimestamp"):
+        terminating = live is not None and bool((live.get("metadata") or {}).get("deletionTimestamp"))
+        if live is not None and (terminating or "BeforeHookCreation" in policies):
+            # Deletion is asynchronous on a real cluster (finalizers, foreground propagation from a
+            # HookFailed delete): the new hook is created once the old one is gone, never over it.
+            if not terminating:
                 ctx.cluster.delete(item["apiVersion"], hook_key, propagation="Background")
             if ctx.cluster.get(hook_key, api_version=item["apiVersion"], fresh=True) is not None:
                 raise WaitingError(f"the previous {hook_key} is still being deleted")
