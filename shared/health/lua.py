@@ -333,12 +333,17 @@ def parse_rule_key(key: str) -> tuple[str, str]:
 
 
 class LuaHealthRules:
-    """A set of Lua health scripts by group/kind; load once per worker process and reuse."""
+    """A set of Lua health scripts by group/kind; load once per worker process and reuse.
+
+    `fallback`: rules consulted only when none of these match (see `merged`).
+    """
 
     def __init__(
-        self, scripts: list[LuaScript] | None = None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS
+        self, scripts: list[LuaScript] | None = None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        fallback: LuaHealthRules | None = None,
     ) -> None:
         self.timeout = timeout
+        self._fallback = fallback
         self._exact: dict[tuple[str, str], LuaScript] = {}
         patterns: dict[tuple[str, str], LuaScript] = {}
         for script in scripts or []:
@@ -387,16 +392,22 @@ class LuaHealthRules:
         return cls(loaded)
 
     def merged(self, other: LuaHealthRules) -> LuaHealthRules:
-        """These rules overlaid with `other`'s: for the same group/kind pattern, `other` wins."""
-        return LuaHealthRules(self.scripts() + other.scripts(), timeout=other.timeout)
+        """These rules overlaid with `other`'s, as Argo CD layers its resource overrides over its built-in
+        scripts: any script of `other` that matches (a wildcard too) wins; these answer only the rest."""
+        base = self if other._fallback is None else self.merged(other._fallback)
+        return LuaHealthRules(other._own(), timeout=other.timeout, fallback=base)
 
     # --- lookup and evaluation -----------------------------------------------------------------------
 
-    def scripts(self) -> list[LuaScript]:
+    def _own(self) -> list[LuaScript]:
         return list(self._exact.values()) + list(self._patterns)
 
+    def scripts(self) -> list[LuaScript]:
+        """Every script, these rules' own first, then their fallback's."""
+        return self._own() + (self._fallback.scripts() if self._fallback is not None else [])
+
     def __len__(self) -> int:
-        return len(self._exact) + len(self._patterns)
+        return len(self.scripts())
 
     def script_for(self, group: str, kind: str) -> LuaScript | None:
         """The script that covers group/kind (most specific first), or None."""
@@ -409,6 +420,8 @@ class LuaHealthRules:
         if found is None:
             wanted = resource_key(group, kind)
             found = next((s for s in self._patterns if fnmatch.fnmatchcase(wanted, s.pattern)), None)
+        if found is None and self._fallback is not None:
+            found = self._fallback.script_for(group, kind)
         self._resolved[key] = found
         return found
 

@@ -116,6 +116,22 @@ def test_merged_other_wins() -> None:
     assert assess(WIDGET, base).message == "base"  # merging leaves the originals alone
 
 
+def test_merged_other_wins_even_with_a_wildcard_over_an_exact_base_rule() -> None:
+    """Argo CD consults resource overrides (wildcards included) before its built-in scripts."""
+    shipped = LuaHealthRules.from_mapping({"example.com/Widget": 'return { status = "Healthy", message = "built-in" }'})
+    user = LuaHealthRules.from_mapping({"*.com/*": 'return { status = "Degraded", message = "override" }',
+                                        "other.io/Gadget": 'return { status = "Healthy", message = "gadget" }'})
+    merged = shipped.merged(user)
+    assert assess(WIDGET, merged).message == "override"
+    later = LuaHealthRules.from_mapping({"example.com/Gizmo": 'return { status = "Suspended", message = "later" }'})
+    chained = merged.merged(later)
+    assert assess(WIDGET, chained).message == "override"
+    assert assess({**WIDGET, "kind": "Gizmo"}, chained).message == "later"
+    assert assess({**WIDGET, "apiVersion": "other.io/v1", "kind": "Gadget"}, chained).message == "gadget"
+    assert len(chained) == 4
+    assert LuaHealthRules.from_mapping({}).merged(user).script_for("example.com", "Widget") is not None
+
+
 def test_each_run_gets_fresh_globals() -> None:
     rules = LuaHealthRules.from_mapping(
         {"example.com/Widget": 'n = (n or 0) + 1\nreturn { status = "Healthy", message = tostring(n) }'}
