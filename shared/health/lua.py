@@ -21,7 +21,7 @@ Where scripts come from, and how a rule is chosen for an object's group and kind
 
 The runtime is Lua 5.1 (`lupa.lua51`), the language gopher-lua implements and Argo CD runs scripts in:
 `table.getn`, global `unpack`, one number type (3/1 prints "3"), `string.format("%d", 2.5)` truncates.
-Not LuaJIT: its JIT-compiled loops skip the instruction hook and it ignores lupa's memory limit.
+Not LuaJIT: its JIT-compiled loops do not call the instruction hook the time limit relies on.
 
 The sandbox: scripts see only `obj`, the safe parts of the 5.1 base library, `string`, `table`, `math`
 and, as in Argo CD, a safe `os` holding only `time` and `date` (no io, require, load, loadstring, dofile,
