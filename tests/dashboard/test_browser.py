@@ -129,11 +129,17 @@ def text_of(driver: Any, selector: str) -> str:
     return found[0].text if found else ""
 
 
-def screenshot(driver: Any, name: str, width: int = 1280, height: int = 800, *, mobile: bool = False) -> None:
+def screenshot(driver: Any, name: str, width: int = 1280, height: int = 800, *, mobile: bool = False,
+               show: Any = None) -> None:  # noqa: ANN401
+    """Save a README screenshot (only with WAVECD_DASHBOARD_SCREENSHOTS): the page's top, or `show` centred."""
     target = os.environ.get("WAVECD_DASHBOARD_SCREENSHOTS")
     if not target:
         return
     Path(target).mkdir(parents=True, exist_ok=True)
+    if show is None:
+        driver.execute_script("window.scrollTo(0, 0)")
+    else:
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", show)
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
     driver.save_screenshot(str(Path(target) / f"{name}.png"))
@@ -208,6 +214,7 @@ def test_sign_in_shows_the_demo_synced_and_healthy(up: Up, browser: Any):
     until(browser, "the filter to show the demo", lambda: css(browser, '.app-card[data-app="demo"]'))
     assert browser.execute_script("return window.__samePage") is True
     screenshot(browser, "applications")
+    screenshot(browser, "applications-phone", 390, 844, mobile=True)
 
 
 def test_a_push_shows_the_waves_advance_live(up: Up, browser: Any):
@@ -294,7 +301,7 @@ def test_diff_is_masked_and_sync_then_rollback_from_the_dashboard(up: Up, browse
         api_diff = client.get("/api/v1/applications/manual/diff").json()
     assert any(item["diff"].strip().splitlines()[-1] in shown for item in api_diff["items"]
                if "Secret" in item["resource"])
-    screenshot(browser, "application-diff")
+    screenshot(browser, "application-diff", show=diff)
 
     first = manual.head()
     open_dialog_and_confirm(browser, '[data-open="dlg-sync"]', "dlg-sync")
