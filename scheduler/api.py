@@ -389,6 +389,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return {"message": f"application '{name}' delete requested", "name": name}
 
     api.include_router(router)
+    from scheduler.project_api import create_project_router  # projects, clusters, repositories
+    api.include_router(create_project_router(svc, tasks, read, write))
     create_webhook_router = _optional("scheduler.webhook", "create_webhook_router")
     create_metrics_router = _optional("scheduler.metrics", "create_metrics_router")
     on_result = None

@@ -30,6 +30,7 @@ TASK_ROUTES = {
     "wavecd.health_check": {"queue": "health"},
     "wavecd.tick": {"queue": "health"},
     "wavecd.app_admin": {"queue": "apply"},
+    "wavecd.project_admin": {"queue": "apply"},
 }
 
 
@@ -70,7 +71,7 @@ def _config() -> dict[str, object]:
 
 
 def make_celery() -> Celery:
-    app = Celery("wavecd", include=["workers.tasks"])
+    app = Celery("wavecd", include=["workers.tasks", "workers.project_tasks"])
     app.add_defaults(_config)
     return app
 

@@ -18,6 +18,9 @@ _SUBCOMMANDS = {
     "app": ("scheduler.cli.app_cmds", "Manage applications through the API server."),
     "admin": ("scheduler.cli.admin", "Offline checks: health rules, sync plans, diffs, webhook matching."),
     "check": ("scheduler.cli.check", "Health probes for processes without a port (beat)."),
+    "proj": ("scheduler.cli.proj_cmds", "Manage projects (AppProjects) through the API server."),
+    "cluster": ("scheduler.cli.cluster_cmds", "List the clusters applications deploy to."),
+    "repo": ("scheduler.cli.repo_cmds", "List repositories and credential templates (never their secrets)."),
 }
 
 

@@ -8,6 +8,8 @@ Secrets are read here and handed to the cluster registry and the credential stor
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import threading
 import time
@@ -16,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConfigurationError, WaveCDError
 from shared.kube_errors import UnknownKind
+from shared.project import catalog
+from shared.project.catalog import ClusterSummary, cluster_summary, repo_summary
 from shared.project.model import DEFAULT_PROJECT, KIND, AppProject, ProjectError, default_project
 from shared.project.permissions import invalid_project_name
 from shared.project.verdict import missing_project_message
@@ -95,17 +99,33 @@ _seen: weakref.WeakKeyDictionary[Any, _Seen] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
-def sync_cluster_entries(registry: ClusterRegistry, secrets: list[dict[str, Any]], seen: _Seen) -> list[str]:
-    """Register cluster Secrets whose content changed (their clients are rebuilt); returns those names."""
+def _secret_field(secret: dict[str, Any], key: str) -> str:
+    if key in (secret.get("stringData") or {}):
+        return str(secret["stringData"][key])
+    raw = (secret.get("data") or {}).get(key)
+    try:
+        return base64.b64decode(str(raw), validate=True).decode("utf-8") if raw else ""
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+
+
+def cluster_entries(secrets: list[dict[str, Any]]) -> list[tuple[ClusterEntry, str]]:
+    """(entry, project) for every valid cluster Secret; invalid ones are logged by name and skipped."""
     from shared.cluster import cluster_entry_from_secret
 
-    changed = []
+    found = []
     for secret in secrets:
         try:
-            entry = cluster_entry_from_secret(secret)
+            found.append((cluster_entry_from_secret(secret), _secret_field(secret, "project").strip()))
         except ConfigurationError as exc:
             log.warning("%s", exc)
-            continue
+    return found
+
+
+def sync_cluster_entries(registry: ClusterRegistry, entries: list[ClusterEntry], seen: _Seen) -> list[str]:
+    """Register cluster entries whose content changed (their clients are rebuilt); returns those names."""
+    changed = []
+    for entry in entries:
         if seen.clusters.get(entry.name) != entry:
             registry.add(entry)
             seen.clusters[entry.name] = entry
@@ -113,17 +133,26 @@ def sync_cluster_entries(registry: ClusterRegistry, secrets: list[dict[str, Any]
     return changed
 
 
-def sync_repo_credentials(repos: RepoCache, secrets: list[dict[str, Any]], seen: _Seen) -> bool:
+def repo_credentials(secrets: list[dict[str, Any]]) -> list[RepoCredential]:
+    """Credentials of every valid repository / repo-creds Secret; a broken one is logged and skipped."""
+    from shared.git_credentials import credentials_from_secrets
+
+    found: list[RepoCredential] = []
+    for secret in secrets:
+        try:
+            found.extend(credentials_from_secrets([secret]))
+        except ConfigurationError as exc:
+            log.warning("repository Secret skipped: %s", exc)
+    return found
+
+
+def sync_repo_credentials(repos: RepoCache, credentials: list[RepoCredential], seen: _Seen) -> bool:
     """Put repository / repo-creds Secrets before the credentials file's entries; True when changed."""
-    from shared.git_credentials import CredentialStore, credentials_from_secrets
+    from shared.git_credentials import CredentialStore
 
     if seen.base_credentials is None:
         seen.base_credentials = list(repos.credentials.entries)
-    try:
-        entries = tuple(credentials_from_secrets(secrets))
-    except ConfigurationError as exc:
-        log.warning("repository Secrets not loaded: %s", exc)
-        return False
+    entries = tuple(credentials)
     if entries == seen.repo_secrets:
         return False
     seen.repo_secrets = entries
@@ -143,12 +172,24 @@ def refresh_declarative(svc: Services, *, force: bool = False) -> None:
         if not force and time.monotonic() - seen.at < REFRESH_SECONDS:
             return
         seen.at = time.monotonic()
-    namespace = svc.settings.app_namespace
+    settings = svc.settings
+    namespace = settings.app_namespace
     try:
         control = registry.default()
-        sync_cluster_entries(registry, list_typed_secrets(control, namespace, "cluster"), seen)
-        repo_secrets = (list_typed_secrets(control, namespace, "repository")
-                        + list_typed_secrets(control, namespace, "repo-creds"))
-        sync_repo_credentials(svc.repos, repo_secrets, seen)
+        found = cluster_entries(list_typed_secrets(control, namespace, "cluster"))
+        sync_cluster_entries(registry, [entry for entry, _ in found], seen)
+        credentials = repo_credentials(list_typed_secrets(control, namespace, "repository")
+                                       + list_typed_secrets(control, namespace, "repo-creds"))
+        sync_repo_credentials(svc.repos, credentials, seen)
+        projects = list_projects(control, namespace, settings.app_api_group, settings.app_api_version)
     except WaveCDError as exc:
         log.warning("declarative clusters/repositories not refreshed: %s", exc)
+        return
+    from shared.cluster import IN_CLUSTER_NAME, IN_CLUSTER_SERVER
+
+    summaries = [ClusterSummary(name=IN_CLUSTER_NAME, server=IN_CLUSTER_SERVER, source="in-cluster")]
+    summaries += [cluster_summary(entry, project) for entry, project in found]
+    if not any((p.get("metadata") or {}).get("name") == DEFAULT_PROJECT for p in projects):
+        projects.append(default_project(namespace).dump())
+    catalog.publish(svc.redis, projects=projects, clusters=summaries,
+                    repos=[repo_summary(c) for c in credentials])
