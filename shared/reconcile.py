@@ -255,7 +255,9 @@ def refresh_app(svc: Services, token: LockToken) -> RefreshOutcome:
     status["conditions"] = [_condition(c["type"], c["message"]) for c in comparison.conditions]
     svc.redis.set(diff_key(name), json.dumps(comparison.diffs), ex=86400)
 
-    if comparison.health.status in (HealthStatusCode.PROGRESSING, HealthStatusCode.MISSING):
+    if comparison.health.status == HealthStatusCode.PROGRESSING:
+        # A roll-out under way is compared again soon even if no watch event arrives. A Missing app is
+        # not: nothing changes until it is synced, and a sync's own chain and the watch follow it.
         store.schedule(name, time.time() + svc.settings.progressing_recheck)
     start = _decide_sync(svc, app, comparison, request, status)
     start = project_gate.window_gate(admitted, app, start, status)  # sync windows hold syncs back

@@ -97,6 +97,17 @@ def test_coalescing_keeps_one_queued_and_never_loses_a_request(redis_client):
     assert not co.take_pending("web")
 
 
+def test_an_urgent_refresh_is_never_coalesced_behind_a_routine_one(redis_client):
+    co = Coalescer(redis_client, queued_ttl=60)
+    assert co.claim_enqueue("web", routine=True)       # the app was merely due
+    assert not co.claim_enqueue("web", routine=True)   # more routine triggers coalesce
+    assert co.claim_enqueue("web")                     # a push does not wait behind the routine queue
+    assert not co.claim_enqueue("web")                 # further pushes coalesce into the urgent one
+    assert not co.claim_enqueue("web", routine=True)   # and a routine trigger does not downgrade it
+    co.started("web")
+    assert co.claim_enqueue("web", routine=True)
+
+
 def test_terminate_marks_a_running_operation_terminating_and_nothing_else(locks, store):
     token = locks.acquire("web")
     assert token is not None

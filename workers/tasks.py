@@ -36,7 +36,7 @@ def request_refresh(name: str, *, countdown: float = 0.0, routine: bool = False,
     `routine` refreshes (an app merely due) queue behind those a change asked for.
     """
     svc = services()
-    if not svc.coalescer.claim_enqueue(name):
+    if not svc.coalescer.claim_enqueue(name, routine=routine):
         return False
     diff.apply_async(args=[name], countdown=countdown or None, priority=LOW_PRIORITY if routine else 0,
                      producer=producer)
