@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from shared.app_lock import lock_key
 from shared.coalesce import pending_key, queued_key
 from shared.models import Application
+from shared.project.declarative import refresh_declarative
 from shared.repo_url import normalize_repo_url
 from shared.resources import RESOURCES_FINALIZER
 
@@ -96,6 +97,7 @@ def _take_operation_field(svc: Services, cluster: Any, name: str, obj: dict[str,
 
 def tick(svc: Services, now: float) -> TickResult:
     settings = svc.settings
+    refresh_declarative(svc)  # AppProjects, cluster and repository Secrets: this process and the catalog
     store = svc.store
     result = TickResult()
     cluster = svc.clusters.default()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from shared.app_index import apps_for_repo
 from shared.errors import WaveCDError
 from shared.manifests import DirectoryOptions
+from shared.project.declarative import refresh_declarative
 from shared.render import path_tree_ids, source_fingerprint
 from shared.repo_url import normalize_repo_url, redact_url
 
@@ -73,6 +74,7 @@ def fetch_and_detect(svc: Services, repo_url: str, due: list[str]) -> FetchOutco
     if not apps:
         return outcome
     try:
+        refresh_declarative(svc)  # repository Secrets: this process's git credentials are current
         result = svc.repos.fetch(repo_url)
         outcome.fetched = bool(getattr(result, "fetched", True))
     except WaveCDError as exc:

@@ -5,20 +5,16 @@ second name through a Secret built from its kubeconfig."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from kubernetes import client
 
 from sandbox.server import SandboxServer
 from shared.project.declarative import refresh_declarative
-from shared.services import Services
-from shared.settings import Settings
 from tests.fixtures.git import GitFactory
 from tests.fixtures.kube import KubeEnv
 from tests.fixtures.redis import free_port
-from tests.project.crds import APPLICATION_CRD, APPPROJECT_CRD, install_crd
 from tests.project.driver import (
     World,
     application,
@@ -30,26 +26,6 @@ from tests.project.driver import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def world(kube_env: KubeEnv, kube_api: client.ApiClient, redis_client: object, tmp_path: Path) -> Iterator[World]:
-    install_crd(kube_api, APPLICATION_CRD)
-    install_crd(kube_api, APPPROJECT_CRD)
-    probe = World(None, kube_api, "")  # type: ignore[arg-type]
-    control = probe.namespace("wcd-ctl")
-    settings = Settings(kubeconfig=kube_env.kubeconfig, kube_context=kube_env.context, app_namespace=control,
-                        git_cache_dir=tmp_path / "git-cache")
-    svc = Services(settings, redis_client=redis_client)  # type: ignore[arg-type]
-    world = World(svc, kube_api, control, probe.namespaces)
-    yield world
-    svc.clusters.close()
-    for name in world.namespaces:
-        try:
-            world.core.delete_namespace(name)
-        except client.ApiException as exc:
-            if exc.status != 404:
-                raise
 
 
 def add_secret(world: World, body: dict) -> None:

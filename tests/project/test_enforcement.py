@@ -5,19 +5,14 @@ hold syncs back, and every escape attempt is refused."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client
 
 from shared.services import Services
-from shared.settings import Settings
 from tests.fixtures.git import GitFactory
-from tests.fixtures.kube import KubeEnv
-from tests.project.crds import APPLICATION_CRD, APPPROJECT_CRD, install_crd
 from tests.project.driver import World, application, configmap, reconcile, unique
 
 pytestmark = pytest.mark.integration
@@ -25,26 +20,6 @@ pytestmark = pytest.mark.integration
 CLUSTER_ROLE = yaml.safe_dump({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
                                "metadata": {"name": "wcd-t-escape", "namespace": "smuggled"},
                                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]})
-
-
-@pytest.fixture
-def world(kube_env: KubeEnv, kube_api: client.ApiClient, redis_client: object, tmp_path: Path) -> Iterator[World]:
-    install_crd(kube_api, APPLICATION_CRD)
-    install_crd(kube_api, APPPROJECT_CRD)
-    probe = World(None, kube_api, "")  # type: ignore[arg-type]
-    control = probe.namespace("wcd-ctl")
-    settings = Settings(kubeconfig=kube_env.kubeconfig, kube_context=kube_env.context, app_namespace=control,
-                        git_cache_dir=tmp_path / "git-cache")
-    svc = Services(settings, redis_client=redis_client)  # type: ignore[arg-type]
-    world = World(svc, kube_api, control, probe.namespaces)
-    yield world
-    svc.clusters.close()
-    for name in world.namespaces:
-        try:
-            world.core.delete_namespace(name)
-        except client.ApiException as exc:
-            if exc.status != 404:
-                raise
 
 
 def team_project(dest_prefix: str, repo: str = "*", **extra: object) -> dict[str, object]:
