@@ -257,6 +257,10 @@ def test_a_push_shows_the_waves_advance_live(up: Up, browser: Any):
     assert "Database: two more replicas" in text_of(browser, ".summary")
     history = text_of(browser, "#history")
     assert new[:7] in history and "automated sync policy" in history and "WaveCD demo" in history
+    groups = [g.get_attribute("data-group") for g in css(browser, "#resources h3.group")]
+    assert groups == ["Sync:1", "Sync:2", "Sync:3", "Sync:4"]  # the demo's waves, in apply order
+    screenshot(browser, "application")
+    screenshot(browser, "application-phone", 390, 844, mobile=True)
 
 
 def test_rollback_of_an_auto_synced_app_shows_the_api_refusal(up: Up, browser: Any):
@@ -330,8 +334,6 @@ def test_diff_is_masked_and_sync_then_rollback_from_the_dashboard(up: Up, browse
           lambda: first[:7] in text_of(browser, '#history tr[data-history="2"]'), timeout=120)
     assert "user rollback" in text_of(browser, '#history tr[data-history="2"]')
     assert up.app("manual")["status"]["history"][-1]["revision"] == first
-    screenshot(browser, "application", height=800)
-    screenshot(browser, "application-phone", 390, 844, mobile=True)
 
 
 class _Attacker(http.server.BaseHTTPRequestHandler):

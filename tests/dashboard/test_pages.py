@@ -338,3 +338,15 @@ def test_docs_and_the_dashboard_load_nothing_from_outside(served: Served):
     for path in [*TEMPLATES.glob("*.html"), *STATIC.glob("*")]:
         text = re.sub(r'xmlns="[^"]*"', "", path.read_text())  # an XML namespace names, it does not load
         assert not external.search(text), f"{path.name} refers to another host"
+
+
+def test_text_from_git_and_the_cluster_is_escaped(served: Served):
+    hostile = '<img src=x onerror="alert(1)">'
+    seed(served.store, application("x"), _status(
+        conditions=[{"type": "SyncError", "message": hostile}],
+        resources=[{"group": "", "kind": "ConfigMap", "namespace": "dest", "name": "c", "status": "Synced",
+                    "health": {"status": "Degraded", "message": hostile}}]))
+    served.store.redis.set(diff_key("x"), json.dumps({"ConfigMap dest/c": f"+data: {hostile}"}))
+    with served.signed_in() as browser:
+        page = browser.get("/applications/x").text
+    assert hostile not in page and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page
