@@ -352,11 +352,28 @@ def read_live_objects(paths: Iterable[Path]) -> list[dict[str, Any]]:
     return objects
 
 
-def health_rules(lua_dir: Path | None) -> tuple[LuaHealthRules, LuaHealthRules | None]:
-    """(rules to assess with, the user's own rules), merged as shared/services.py does for workers."""
-    if lua_dir is None:
+def read_argocd_cm(path: Path) -> LuaHealthRules:
+    """The health customizations of an argocd-cm ConfigMap file (YAML or JSON)."""
+    docs = [doc for doc, _ in safe_yaml.load_all(_read_bytes(path).decode("utf-8", "replace"), str(path))
+            if doc is not None]
+    if len(docs) != 1 or not isinstance(docs[0], dict) or docs[0].get("kind") != "ConfigMap":
+        raise AdminInputError("expected one ConfigMap (argocd-cm)", path=str(path))
+    return LuaHealthRules.from_argocd_cm(docs[0].get("data") or {}, source=str(path))
+
+
+def health_rules(lua_dir: Path | None, argocd_cm: Path | None = None
+                 ) -> tuple[LuaHealthRules, LuaHealthRules | None]:
+    """(rules to assess with, the user's own rules), layered as Argo CD layers them: argocd-cm overrides
+    first, then the --lua-dir scripts, then WaveCD's shipped ones (shared/services.py does the same for
+    workers with the directory)."""
+    user: LuaHealthRules | None = None
+    if lua_dir is not None:
+        user = LuaHealthRules.from_directory(lua_dir)
+    if argocd_cm is not None:
+        overrides = read_argocd_cm(argocd_cm)
+        user = overrides if user is None else user.merged(overrides)
+    if user is None:
         return default_lua_rules(), None
-    user = LuaHealthRules.from_directory(lua_dir)
     return default_lua_rules().merged(user), user
 
 
@@ -384,11 +401,13 @@ def health(
     files: Annotated[list[Path], typer.Argument(help="YAML/JSON files of live objects (multi-document).")],
     lua_dir: Annotated[Path | None, typer.Option(
         "--lua-dir", help="Lua health scripts as <group>/<kind>/health.lua (core group: 'core').")] = None,
+    argocd_cm: Annotated[Path | None, typer.Option(
+        "--argocd-cm", help="An argocd-cm ConfigMap: its resource.customizations.health.* scripts win.")] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Assess every object's health as the workers would: built-in rules, shipped and custom Lua rules."""
     with _bad_input_exits():
-        rules, user = health_rules(lua_dir)
+        rules, user = health_rules(lua_dir, argocd_cm)
         objects = read_live_objects(files)
         rows, failures = assess_objects(objects, rules, user)
     if output is OutputFormat.JSON:

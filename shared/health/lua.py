@@ -14,6 +14,8 @@ Where scripts come from, and how a rule is chosen for an object's group and kind
   (or `/Pod`, or just `Pod`) for the core group; Argo CD's argocd-cm spelling `cert-manager.io_Certificate`
   is accepted too. Keys may be globs, as argocd-cm's (`*.crossplane.io/*`, `ec2.aws.crossplane.io_*`);
   `_` in a part is read as `*` here too.
+* `LuaHealthRules.from_argocd_cm(data)`: an argocd-cm ConfigMap's `data` as Argo CD reads it, the
+  `resource.customizations.health.<group>_<kind>` keys and the older `resource.customizations` block.
 * Matching is Argo CD's: one glob over the whole key `group/Kind` (`Kind` alone for the core group), so
   `*/*` covers no core kind and a lone `*` covers everything. Where several rules match, the most
   specific wins: an exact group/kind, then a literal group (with a glob kind) before a glob group, a glob
@@ -47,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import lupa.lua51 as lupa
+import yaml
 
 from shared.health.errors import HealthRuleError
 from shared.health.status import HealthStatus, HealthStatusCode
@@ -332,6 +335,35 @@ def parse_rule_key(key: str) -> tuple[str, str]:
     return group, kind
 
 
+HEALTH_KEY_PREFIX = "resource.customizations.health."
+LEGACY_CUSTOMIZATIONS_KEY = "resource.customizations"
+
+
+def _legacy_health_scripts(text: Any, source: str) -> dict[str, str]:  # noqa: ANN401 - a ConfigMap value
+    """`health.lua` of each entry of argocd-cm's older `resource.customizations` YAML block."""
+    if not isinstance(text, str):
+        raise HealthRuleError(f"{source}: {LEGACY_CUSTOMIZATIONS_KEY} must be YAML text, got {type(text).__name__}")
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise HealthRuleError(f"{source}: {LEGACY_CUSTOMIZATIONS_KEY} is not valid YAML ({exc})") from None
+    if parsed is None:
+        return {}
+    if not isinstance(parsed, dict):
+        raise HealthRuleError(f"{source}: {LEGACY_CUSTOMIZATIONS_KEY} must map 'group/Kind' to overrides")
+    result: dict[str, str] = {}
+    for key, override in parsed.items():
+        if not isinstance(override, dict):
+            raise HealthRuleError(f"{source}: {LEGACY_CUSTOMIZATIONS_KEY}.{key} must be a mapping")
+        script = override.get("health.lua")
+        if script is None:
+            continue
+        if not isinstance(script, str):
+            raise HealthRuleError(f"{source}: {LEGACY_CUSTOMIZATIONS_KEY}.{key}.health.lua must be Lua text")
+        result[str(key)] = script
+    return result
+
+
 class LuaHealthRules:
     """A set of Lua health scripts by group/kind; load once per worker process and reuse.
 
@@ -390,6 +422,30 @@ class LuaHealthRules:
                 )
             loaded.append(LuaScript(group, kind, f"settings:{key}", text))
         return cls(loaded)
+
+    @classmethod
+    def from_argocd_cm(cls, data: Mapping[str, Any], source: str = "argocd-cm") -> LuaHealthRules:
+        """Scripts from an argocd-cm ConfigMap's `data`, both of Argo CD's spellings:
+        `resource.customizations.health.<group>_<kind>` (Lua text; the key may be a glob, `ec2.aws.crossplane.io_*`)
+        and the older `resource.customizations` (YAML: `group/Kind: {health.lua: ...}`). The per-key
+        spelling wins over the older block for the same key, as in Argo CD. Other keys are ignored."""
+        if not isinstance(data, Mapping):
+            raise HealthRuleError(f"{source}: data must be a mapping, got {type(data).__name__}")
+        scripts: dict[str, LuaScript] = {}
+        legacy = data.get(LEGACY_CUSTOMIZATIONS_KEY)
+        if legacy is not None:
+            for key, text in _legacy_health_scripts(legacy, source).items():
+                group, kind = parse_rule_key(key)
+                scripts[resource_key(group, kind)] = LuaScript(group, kind, f"{source}:{key}", text)
+        for name, text in data.items():
+            if not isinstance(name, str) or not name.startswith(HEALTH_KEY_PREFIX):
+                continue
+            key = name[len(HEALTH_KEY_PREFIX):]
+            if not isinstance(text, str):
+                raise HealthRuleError(f"{source}: {name} must be Lua text, got {type(text).__name__}")
+            group, kind = parse_rule_key(key)
+            scripts[resource_key(group, kind)] = LuaScript(group, kind, f"{source}:{name}", text)
+        return cls(list(scripts.values()))
 
     def merged(self, other: LuaHealthRules) -> LuaHealthRules:
         """These rules overlaid with `other`'s, as Argo CD layers its resource overrides over its built-in

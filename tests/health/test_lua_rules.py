@@ -234,3 +234,33 @@ def test_default_rules_are_shipped_and_cached() -> None:
 def test_invalid_objects_raise_a_typed_error(obj: object, fragment: str) -> None:
     with pytest.raises(InvalidObjectError, match=fragment):
         assess(obj)  # type: ignore[arg-type]
+
+
+def test_from_argocd_cm_reads_both_spellings_and_the_per_key_one_wins() -> None:
+    data = {
+        "resource.customizations": (
+            "example.com/Widget:\n  health.lua: |\n    return {status = \"Degraded\", message = \"block\"}\n"
+            "example.com/Gadget:\n  health.lua: |\n    return {status = \"Healthy\", message = \"block gadget\"}\n"
+            "example.com/Actions:\n  actions: '{}'\n"),
+        "resource.customizations.health.example.com_Widget": 'return { status = "Healthy", message = "key" }',
+        "resource.customizations.health.Pod": 'return { status = "Suspended", message = "core" }',
+        "resource.customizations.ignoreDifferences.all": "jsonPointers: [/x]",
+        "url": "https://argocd.example.com",
+    }
+    rules = LuaHealthRules.from_argocd_cm(data)
+    assert len(rules) == 3
+    assert assess(WIDGET, rules).message == "key"
+    assert assess({**WIDGET, "kind": "Gadget"}, rules).message == "block gadget"
+    assert assess(CORE_POD, rules).message == "core"
+
+
+@pytest.mark.parametrize(("data", "fragment"), [
+    ({"resource.customizations.health.example.com_Widget": 3}, "must be Lua text, got int"),
+    ({"resource.customizations": "a: [unclosed"}, "is not valid YAML"),
+    ({"resource.customizations": "example.com/Widget: text"}, "example.com/Widget must be a mapping"),
+    ({"resource.customizations": "example.com/Widget: {health.lua: 7}"}, "health.lua must be Lua text"),
+    ({"resource.customizations.health.a/b/c": "return {}"}, "more than one '/'"),
+])
+def test_from_argocd_cm_refuses_unusable_entries(data: dict, fragment: str) -> None:
+    with pytest.raises(HealthRuleError, match=fragment):
+        LuaHealthRules.from_argocd_cm(data)
