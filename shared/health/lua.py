@@ -70,7 +70,7 @@ _STATUS_BY_NAME = {code.value: code for code in HealthStatusCode}
 _BOOTSTRAP = r"""
 local loadstring, setfenv, pcall, xpcall = loadstring, setfenv, pcall, xpcall
 local error, type, tostring, pairs = error, type, tostring, pairs
-local rawget, setmetatable, getmetatable, sub = rawget, setmetatable, getmetatable, string.sub
+local rawget, rawset, setmetatable, getmetatable, sub = rawget, rawset, setmetatable, getmetatable, string.sub
 local sethook, clock = debug.sethook, os.clock
 
 local TIMEOUT = setmetatable({}, {__metatable = false})
@@ -79,10 +79,13 @@ local TIMEOUT = setmetatable({}, {__metatable = false})
 string.dump = nil
 getmetatable("").__metatable = false
 
+local LIBRARIES = setmetatable({}, {__mode = "k"})
 local function readonly(lib, name)
   local copy = {}
   for key, value in pairs(lib) do copy[key] = value end
-  return setmetatable({}, {
+  local proxy = {}
+  LIBRARIES[proxy] = name
+  return setmetatable(proxy, {
     __index = copy,
     __newindex = function() error("attempt to modify read-only library '" .. name .. "'", 2) end,
     __metatable = false,
@@ -108,13 +111,19 @@ local function safe_setmetatable(t, mt)
   return setmetatable(t, mt)
 end
 local function discard() end
+-- rawset must not reach around a library's read-only guard (the proxies are shared by every run).
+local function safe_rawset(t, key, value)
+  local name = LIBRARIES[t]
+  if name ~= nil then error("attempt to modify read-only library '" .. name .. "'", 2) end
+  return rawset(t, key, value)
+end
 
 -- Argo CD's gopher-lua state: the Lua 5.1 base library (without what reaches files, other code or
 -- the interpreter), table, and the safe part of os (time, date). string and math come as well.
 local SAFE = {
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
   pcall = safe_pcall, xpcall = safe_xpcall, select = select, tonumber = tonumber,
-  tostring = tostring, type = type, rawequal = rawequal, rawget = rawget, rawset = rawset,
+  tostring = tostring, type = type, rawequal = rawequal, rawget = rawget, rawset = safe_rawset,
   setmetatable = safe_setmetatable, getmetatable = getmetatable, unpack = unpack, print = discard,
   string = readonly(string, "string"), table = readonly(table, "table"),
   math = readonly(math, "math"), os = readonly({time = os.time, date = os.date}, "os"),
