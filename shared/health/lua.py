@@ -139,7 +139,9 @@ local function compile(text, name)
 end
 
 local function evaluate(fn, obj)
-  setfenv(fn, setmetatable({obj = obj}, ENV_MT))
+  local env = setmetatable({obj = obj}, ENV_MT)
+  env._G = env  -- the script's own globals, as _G is in a plain Lua state
+  setfenv(fn, env)
   local result = fn()
   if type(result) ~= "table" then return "badresult", type(result) end
   local status, message = result.status, result.message
