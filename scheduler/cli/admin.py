@@ -14,6 +14,7 @@ YAML, unknown fields, a failing Lua script, a refused webhook), with one line on
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -304,6 +305,9 @@ def _kind_text(group: str, kind: str) -> str:
 
 # --- wavecd admin health ------------------------------------------------------------------------------
 
+STDIN_PATH = "-"
+
+
 def _health_object(doc: Any, source: str, line: int | None) -> Iterator[dict[str, Any]]:  # noqa: ANN401
     """One pasted document as objects to assess: a `...List` flattened; what assess needs checked (a map
     with apiVersion and kind; metadata a map if present). A name is not needed: an excerpt of a live
@@ -325,16 +329,18 @@ def _health_object(doc: Any, source: str, line: int | None) -> Iterator[dict[str
 
 
 def read_live_objects(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """Live objects to assess, from files (YAML, multi-document; `.json` as JSON) or from directories (loaded
-    as an Application's path is, so there every object needs its name)."""
+    """Live objects to assess, from files (YAML, multi-document; `.json` as JSON), from stdin (`-`, YAML:
+    paste and press Ctrl-D) or from directories (loaded as an Application's path is, so there every object
+    needs its name)."""
     objects: list[dict[str, Any]] = []
     for path in paths:
         if path.is_dir():
             objects.extend(load_directory(path, DirectoryOptions())[0])
             continue
-        source = str(path)
+        source = "stdin" if str(path) == STDIN_PATH else str(path)
         try:
-            body = _read_bytes(path).decode("utf-8").removeprefix("\ufeff")
+            raw = sys.stdin.buffer.read() if source == "stdin" else _read_bytes(path)
+            body = raw.decode("utf-8").removeprefix("\ufeff")
         except UnicodeDecodeError as exc:
             raise AdminInputError(f"file is not valid UTF-8 (byte {exc.start})", path=source) from None
         if source.endswith(".json"):
@@ -398,7 +404,8 @@ def assess_objects(objects: Sequence[dict[str, Any]], rules: LuaHealthRules, use
 
 @cli.command()
 def health(
-    files: Annotated[list[Path], typer.Argument(help="YAML/JSON files of live objects (multi-document).")],
+    files: Annotated[list[Path], typer.Argument(
+        help="YAML/JSON files of live objects (multi-document); '-' reads YAML from stdin.")],
     lua_dir: Annotated[Path | None, typer.Option(
         "--lua-dir", help="Lua health scripts as <group>/<kind>/health.lua (core group: 'core').")] = None,
     argocd_cm: Annotated[Path | None, typer.Option(

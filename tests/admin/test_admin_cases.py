@@ -1,7 +1,7 @@
 """`wavecd admin` end to end through typer's CliRunner, one YAML case per file under tests/testdata/admin/.
 
 A case gives the input files (path -> text, written to a temporary directory that becomes the working
-directory), the command line after `wavecd admin`, the exit code, and what the output must hold: `json`
+directory), optional `stdin` text, the command line after `wavecd admin`, the exit code, and what the output must hold: `json`
 (stdout parsed and compared whole), `stdout_contains` / `stdout_excludes` (for tables and for secrets
 that must never appear) and `stderr_contains` (the one-line error).
 """
@@ -41,7 +41,7 @@ def run_case(case: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPat
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
     monkeypatch.chdir(tmp_path)
-    return CliRunner().invoke(cli, ["admin", *[str(a) for a in case["args"]]])
+    return CliRunner().invoke(cli, ["admin", *[str(a) for a in case["args"]]], input=case.get("stdin"))
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
