@@ -259,6 +259,7 @@ def refresh_app(svc: Services, token: LockToken) -> RefreshOutcome:
         # A roll-out under way is compared again soon even if no watch event arrives. A Missing app is
         # not: nothing changes until it is synced, and a sync's own chain and the watch follow it.
         store.schedule(name, time.time() + svc.settings.progressing_recheck)
+    project_gate.warn_orphans(svc, admitted, app, cluster, status)  # the project's orphanedResources warning
     start = _decide_sync(svc, app, comparison, request, status)
     start = project_gate.window_gate(admitted, app, start, status)  # sync windows hold syncs back
     if start is None:

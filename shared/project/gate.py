@@ -1,9 +1,10 @@
-"""Where the pipeline asks the app's project for permission: three calls, each one line at its site.
+"""Where the pipeline asks the app's project for permission: four calls, each one line at its site.
 
 * `admit` at the start of a reconcile: the project exists and permits the app's namespace, sources and
   destination, else a ProjectError (an `InvalidSpecError` condition; the app is never synced).
 * `window_gate` where a reconcile decides to sync: sync windows hold back automated syncs, and manual
   ones unless `manualSync`; the verdict is shown as a `SyncWindow` condition ("Sync Denied").
+* `warn_orphans` after the comparison: Argo CD's orphaned resources warning, when the project asks.
 * `refuse_plan` before the first wave: every planned object's kind (by the cluster's scope) and
   namespace must be permitted, else the sync fails before anything is applied, naming the objects.
 Each reads the project fresh, so a project made stricter stops the very next sync.
@@ -11,6 +12,7 @@ Each reads the project fresh, so a project made stricter stops the very next syn
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +23,8 @@ from shared.kube_errors import UnknownKind
 from shared.models import Application
 from shared.project.declarative import read_project, refresh_declarative
 from shared.project.model import AppProject, ProjectError
+from shared.project.orphans import WARNING_CONDITION as ORPHAN_WARNING
+from shared.project.orphans import find_orphans, list_namespace, warning_message
 from shared.project.permissions import Destination
 from shared.project.verdict import PlannedResource, app_violations, resource_violations
 from shared.project.windows import BLOCKED_MESSAGE, WindowVerdict, window_state
@@ -33,7 +37,9 @@ if TYPE_CHECKING:
     from shared.desired_state import DesiredState
     from shared.services import Services
 
-__all__ = ["Admitted", "admit", "refuse_plan", "resolve_destination", "window_gate"]
+__all__ = ["Admitted", "admit", "refuse_plan", "resolve_destination", "warn_orphans", "window_gate"]
+
+log = logging.getLogger(__name__)
 
 SYNC_WINDOW_CONDITION = "SyncWindow"
 INVALID_TASKS = "one or more synchronization tasks are not valid"
@@ -92,6 +98,25 @@ def window_gate(admitted: Admitted, app: Application, start: tuple[dict[str, Any
                            "lastTransitionTime": moment.strftime("%Y-%m-%dT%H:%M:%SZ")})
         return None
     return start
+
+
+def warn_orphans(svc: Services, admitted: Admitted, app: Application, cluster: Cluster,
+                 status: dict[str, Any]) -> None:
+    """With the project's orphanedResources set (warn defaults to true, as in Argo CD): an
+    `OrphanedResourceWarning` when the destination namespace holds objects no app tracks."""
+    settings = admitted.project.spec.orphaned_resources
+    namespace = app.spec.destination.namespace
+    if settings is None or not namespace or settings.warn is False:
+        return
+    try:
+        orphans = find_orphans(admitted.project, list_namespace(cluster, namespace), namespace)
+    except WaveCDError as exc:
+        log.warning("app %s: orphaned resources not checked: %s", app.name, exc)
+        return
+    if orphans:
+        status.setdefault("conditions", []).append({
+            "type": ORPHAN_WARNING, "message": warning_message(len(orphans)),
+            "lastTransitionTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
 
 
 def _scope_from_crds(objects: list[dict[str, Any]]) -> dict[tuple[str, str], bool]:

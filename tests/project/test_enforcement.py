@@ -223,3 +223,22 @@ def test_escape_repo_url_tricks_are_refused(world: World, git_factory: GitFactor
 def test_services_are_per_test(world: World) -> None:
     assert isinstance(world.svc, Services)
     assert world.svc.settings.app_namespace == world.control
+
+
+def test_orphaned_resources_warning(world: World, git_factory: GitFactory) -> None:
+    repo = git_factory.create("app", {"cm.yaml": configmap("managed")})
+    dest = world.namespace("team")
+    world.put_project("team", team_project("team-", orphanedResources={"warn": True}))
+    name = world.put_app(application(unique("app"), world.control, repo.url, dest, project="team"))
+    reconcile(world.svc, name)
+    assert world.svc.store.operation(name)["phase"] == "Succeeded"
+    reconcile(world.svc, name)
+    assert "OrphanedResourceWarning" not in world.conditions(name)  # its own objects and the defaults
+
+    world.core.create_namespaced_config_map(dest, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="by-hand")))
+    reconcile(world.svc, name)
+    assert world.conditions(name)["OrphanedResourceWarning"] == "Application has 1 orphaned resources"
+
+    world.put_project("team", team_project("team-", orphanedResources={"warn": False}))
+    reconcile(world.svc, name)
+    assert "OrphanedResourceWarning" not in world.conditions(name)

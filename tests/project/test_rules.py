@@ -12,6 +12,7 @@ import yaml
 from shared.models import Application
 from shared.project.globs import glob_match
 from shared.project.model import AppProject, ProjectError, default_project
+from shared.project.orphans import find_orphans
 from shared.project.permissions import Destination, destination_permitted, group_kind_permitted, source_permitted
 from shared.project.verdict import PlannedResource, app_violations, resource_violations
 from shared.project.windows import WindowVerdict, can_sync, matching_windows, window_state
@@ -132,3 +133,10 @@ def test_default_project_allows_everything() -> None:
 ])
 def test_glob_dialect(pattern: str, text: str, separators: str, matched: bool) -> None:
     assert glob_match(pattern, text, separators) is matched
+
+
+@pytest.mark.parametrize("path", cases("orphans"), ids=ids(cases("orphans")))
+def test_orphan_case(path: Path) -> None:
+    case = load(path)
+    found = find_orphans(project(case["project"]), case["objects"], case["namespace"])
+    assert [str(o) for o in found] == case["orphans"]
