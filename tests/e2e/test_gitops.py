@@ -1,0 +1,291 @@
+"""Issue #11 point 6: git push to running workload, end to end, on the real control plane and the emulator.
+
+`wavecd up` runs as a subprocess pointed at the cluster of WAVECD_TEST_KUBECONFIG (the real control plane
+in CI) or, without one, at the emulator it starts itself. A git repository is served over smart HTTP
+behind basic auth; its credentials reach WaveCD as an Argo CD repository Secret, and the app as an
+Application resource, both applied to the apps namespace as an Argo CD user applies them. Commits are
+announced with signed GitHub push webhooks. Along the way the test checks, against Argo CD's documented
+behaviour (testdata/scenario.yaml): CreateNamespace, wave order, PreSync/PostSync hooks deleted on
+success, self-heal of a `kubectl scale`, prune, history, `wavecd app diff`/`sync` exit codes, and that
+no Secret value (nor the git password, the webhook secret or the API token) leaves the cluster.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import yaml
+from kubernetes import client
+
+from shared.render import CACHE_PREFIX
+from tests.e2e.leaks import Place, flower_places, leaks, log_places, needles, redis_places
+from tests.e2e.recorder import ClusterRecorder, Event
+from tests.e2e.stack import API_PREFIX, Stack, wait_for
+from tests.fixtures.git import GitFactory, GitHttpServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TESTDATA = Path(__file__).parent / "testdata"
+APP = "e2e"
+GROUP, VERSION = "argoproj.io", "v1alpha1"
+
+
+def _scenario(namespace: str) -> dict[str, Any]:
+    return yaml.safe_load((TESTDATA / "scenario.yaml").read_text().replace("{namespace}", namespace))
+
+
+def _app_files(secret_value: str, mode: str = "first", *, obsolete: bool = True) -> dict[str, str | None]:
+    """The repository's app/ directory: the testdata manifests, with the Secret made for this run."""
+    files: dict[str, str | None] = {f"app/{p.name}": p.read_text() for p in sorted((TESTDATA / "app").iterdir())}
+    files["app/10-settings.yaml"] = str(files["app/10-settings.yaml"]).replace("mode: first", f"mode: {mode}")
+    files["app/20-secret.yaml"] = yaml.safe_dump({  # no wave annotation: wave 0
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db-credentials"}, "type": "Opaque",
+        "stringData": {"username": "app", "password": secret_value}})
+    if not obsolete:
+        files["app/40-obsolete.yaml"] = None
+    return files
+
+
+def _repository_secret(namespace: str, url: str) -> client.V1Secret:
+    """Argo CD's declarative repository: a Secret labelled secret-type=repository in the apps namespace."""
+    return client.V1Secret(
+        metadata=client.V1ObjectMeta(name="e2e-repo", namespace=namespace,
+                                     labels={"argocd.argoproj.io/secret-type": "repository"}),
+        string_data={"type": "git", "url": url, "username": GitHttpServer.username,
+                     "password": GitHttpServer.password})
+
+
+def _application(namespace: str, url: str, destination: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "Application",
+        "metadata": {"name": APP, "namespace": namespace},
+        "spec": {"project": "default",
+                 "source": {"repoURL": url, "path": "app", "targetRevision": "HEAD"},
+                 "destination": {"server": "https://kubernetes.default.svc", "namespace": destination},
+                 "syncPolicy": {"automated": {"prune": True, "selfHeal": True},
+                                "syncOptions": ["CreateNamespace=true"]}},
+    }
+
+
+def _status(app: dict[str, Any]) -> dict[str, Any]:
+    return app.get("status") or {}
+
+
+def _synced_at(revision: str) -> Any:  # noqa: ANN401 - a predicate on the API's Application
+    def check(app: dict[str, Any]) -> bool:
+        status = _status(app)
+        op = status.get("operationState") or {}
+        return ((status.get("sync") or {}).get("status") == "Synced"
+                and (status.get("sync") or {}).get("revision") == revision
+                and (status.get("health") or {}).get("status") == "Healthy"
+                and op.get("phase") == "Succeeded" and (op.get("syncResult") or {}).get("revision") == revision
+                and not (app.get("pending") or {}).get("sync"))
+    return check
+
+
+def _history(app: dict[str, Any]) -> list[dict[str, Any]]:
+    return sorted(_status(app).get("history") or [], key=lambda h: int(h["id"]))
+
+
+def _job_complete(event: Event) -> bool:
+    status = event.object.get("status") or {}
+    return any(c.get("type") == "Complete" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def _gone(read: Any, *args: str) -> bool:  # noqa: ANN401 - a read_namespaced_* method
+    try:
+        read(*args)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return True
+        raise
+    return False
+
+
+def _kubectl_scale(apps: client.AppsV1Api, name: str, namespace: str, replicas: int, *, emulator: bool) -> None:
+    """`kubectl scale deployment NAME --replicas=N`: a merge patch of the scale subresource. The emulator
+    serves no scale subresource (a 404), so there the same change goes to spec.replicas."""
+    if emulator:
+        apps.patch_namespaced_deployment(name, namespace, {"spec": {"replicas": replicas}})
+    else:
+        apps.patch_namespaced_deployment_scale(name, namespace, {"spec": {"replicas": replicas}})
+
+
+@pytest.fixture()
+def stack(tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> Iterator[tuple[Stack, str, str, str]]:
+    """`wavecd up` on the suite's cluster choice, with a fresh apps namespace; yields (stack, apps namespace,
+    destination namespace, webhook secret). Stops it with Ctrl-C and checks it left nothing behind."""
+    real_kubeconfig = os.environ.get("WAVECD_TEST_KUBECONFIG") or None
+    suffix = uuid.uuid4().hex[:6]
+    apps_ns, dest_ns = f"wcd-e2e-apps-{suffix}", f"wcd-e2e-{suffix}"
+    webhook_secret = secrets.token_urlsafe(24)
+    running = Stack.start(
+        tmp_path, redis_url, real_kubeconfig=real_kubeconfig,
+        real_context=os.environ.get("WAVECD_TEST_KUBECONTEXT") or None,
+        WAVECD_APP_NAMESPACE=apps_ns, WAVECD_WEBHOOK_GITHUB_SECRET=webhook_secret,
+        # Drift is noticed at each reconcile: a short period keeps the self-heal check quick.
+        WAVECD_RECONCILE_PERIOD="5", WAVECD_RECONCILE_JITTER="1")
+    try:
+        yield running, apps_ns, dest_ns, webhook_secret
+    finally:
+        code = running.stop()
+        if running.sandbox is False:
+            api = running.kube_api()
+            for name in (dest_ns, apps_ns):
+                try:
+                    client.CoreV1Api(api).delete_namespace(name)
+                except client.ApiException as exc:
+                    if exc.status != 404:
+                        raise
+            api.close()
+    assert code == 0, running.text()[-5000:]
+    left = running.leftovers()
+    assert not left, "processes left behind:\n" + "\n".join(left)
+
+
+def test_a_push_reaches_the_cluster_wave_by_wave_and_no_secret_leaves_it(
+        stack: tuple[Stack, str, str, str], git_factory: GitFactory, git_http_server: GitHttpServer,
+        redis_client: redis.Redis) -> None:
+    up, apps_ns, dest_ns, webhook_secret = stack
+    scenario = _scenario(dest_ns)
+    secret_v1, secret_v2 = f"pw1-{secrets.token_hex(12)}", f"pw2-{secrets.token_hex(12)}"
+    kube = up.kube_api()
+    core, apps, custom = client.CoreV1Api(kube), client.AppsV1Api(kube), client.CustomObjectsApi(kube)
+    assert _gone(core.read_namespace, dest_ns), "the destination namespace must not exist before the sync"
+    recorder = ClusterRecorder(kube, dest_ns)
+    try:
+        repo = git_factory.create("e2e", _app_files(secret_v1), message="first version")
+        url = git_http_server.url_for(repo)
+        c1 = repo.head()
+
+        # -- an Argo CD user's setup: a repository Secret and an Application, applied to the cluster ----------
+        core.create_namespaced_secret(apps_ns, _repository_secret(apps_ns, url))
+        custom.create_namespaced_custom_object(GROUP, VERSION, apps_ns, "applications",
+                                               _application(apps_ns, url, dest_ns))
+        app = up.wait_app(APP, f"Synced/Healthy at {c1[:8]}", _synced_at(c1), timeout=120)
+
+        # CreateNamespace, phases and waves in Argo CD's order.
+        assert not _gone(core.read_namespace, dest_ns)
+        expected = scenario["creationOrder"]
+        ours = {ref for group in expected for ref in group}
+        order = [ref for ref in recorder.creation_order() if ref in ours]
+        chunks, at = [], 0
+        for group in expected:
+            chunks.append(sorted(order[at:at + len(group)]))
+            at += len(group)
+        assert chunks == [sorted(g) for g in expected], recorder.summary()
+        # The PreSync hook completed before the first Sync wave was applied.
+        pre_done = recorder.first("MODIFIED", "Job/pre-sync", _job_complete)
+        first_wave = recorder.first("ADDED", expected[2][0])
+        assert pre_done is not None and first_wave is not None, recorder.summary()
+        assert pre_done.at < first_wave.at, recorder.summary()
+
+        # HookSucceeded: each hook succeeded and was then deleted.
+        for ref in scenario["deletedAfterSuccess"]:
+            wait_for(f"{ref} to be deleted after it succeeded", lambda ref=ref: recorder.first("DELETED", ref), 60,
+                     describe=recorder.summary)
+            done = recorder.first("MODIFIED", ref, _job_complete)
+            deleted = recorder.first("DELETED", ref)
+            assert done is not None and deleted is not None and done.at <= deleted.at, recorder.summary()
+        assert _gone(client.BatchV1Api(kube).read_namespaced_job, "pre-sync", dest_ns)
+        assert _gone(client.BatchV1Api(kube).read_namespaced_job, "post-sync", dest_ns)
+
+        # The Secret's value is in the cluster (so finding it nowhere else means something).
+        live = core.read_namespaced_secret("db-credentials", dest_ns)
+        assert base64.b64decode(live.data["password"]).decode() == secret_v1
+
+        got = up.cli("app", "get", APP)
+        assert got.code == 0, got
+        assert "Synced" in got.stdout and "Healthy" in got.stdout and "db-credentials" in got.stdout, got
+        assert up.cli("app", "get", APP, "-o", "json").code == 0
+        synced_diff = up.cli("app", "diff", APP)
+        assert synced_diff.code == scenario["diffExitCodes"]["synced"], synced_diff
+
+        # -- self-heal: `kubectl scale deployment web --replicas=5` patches the scale subresource -------------
+        _kubectl_scale(apps, "web", dest_ns, 5, emulator=up.sandbox)
+        assert apps.read_namespaced_deployment("web", dest_ns).spec.replicas == 5
+        wait_for("self-heal to bring web back to 2 replicas",
+                 lambda: apps.read_namespaced_deployment("web", dest_ns).spec.replicas == 2, 90,
+                 describe=lambda: _status(up.app(APP)))
+        up.wait_app(APP, "Synced/Healthy after self-heal",
+                    lambda a: _synced_at(c1)(a) and len(_history(a)) == 2)
+
+        # -- a commit that removes a resource, announced by a signed GitHub webhook: prune --------------------
+        c2 = repo.commit({"app/40-obsolete.yaml": None}, "drop the obsolete ConfigMap")
+        refused = up.github_push("not-the-secret", url, c1, c2, modified=[], removed=["app/40-obsolete.yaml"])
+        assert refused.status_code == 403 and refused.json()["status"] == "refused", refused.text
+        hook = up.github_push(webhook_secret, url, c1, c2, modified=[], removed=["app/40-obsolete.yaml"])
+        assert hook.status_code == 202, hook.text
+        assert hook.json()["status"] == "accepted" and hook.json()["apps"] == [APP], hook.text
+        up.wait_app(APP, f"Synced/Healthy at {c2[:8]}", _synced_at(c2))
+        assert _gone(core.read_namespaced_config_map, "obsolete", dest_ns)
+        assert recorder.first("DELETED", "ConfigMap/obsolete") is not None, recorder.summary()
+        assert not _gone(core.read_namespaced_config_map, "settings", dest_ns)
+
+        # -- manual sync: `argocd app set e2e --sync-policy none`, then a push the user syncs by hand -----------
+        custom.patch_namespaced_custom_object(GROUP, VERSION, apps_ns, "applications", APP,
+                                              {"spec": {"syncPolicy": {"automated": None}}})
+        up.wait_app(APP, "its sync policy to be manual",
+                    lambda a: not ((a.get("spec") or {}).get("syncPolicy") or {}).get("automated"))
+        c3 = repo.commit(_app_files(secret_v2, mode="second", obsolete=False), "rotate the password")
+        hook = up.github_push(webhook_secret, url, c2, c3,
+                              modified=["app/10-settings.yaml", "app/20-secret.yaml"])
+        assert hook.status_code == 202 and hook.json()["apps"] == [APP], hook.text
+        up.wait_app(APP, f"OutOfSync at {c3[:8]}", lambda a: (_status(a).get("sync") or {}) == {
+            **(_status(a).get("sync") or {}), "status": "OutOfSync", "revision": c3})
+        out_of_sync = up.cli("app", "diff", APP)
+        assert out_of_sync.code == scenario["diffExitCodes"]["outOfSync"], out_of_sync
+        assert "ConfigMap" in out_of_sync.stdout and "second" in out_of_sync.stdout, out_of_sync
+        assert "Secret" in out_of_sync.stdout and "db-credentials" in out_of_sync.stdout, out_of_sync
+
+        synced = up.cli("app", "sync", APP, "--timeout", "120")
+        assert synced.code == scenario["syncExitCode"], synced
+        assert "Succeeded" in synced.stdout, synced
+        app = up.wait_app(APP, f"Synced/Healthy at {c3[:8]}", _synced_at(c3))
+        assert up.cli("app", "diff", APP).code == scenario["diffExitCodes"]["synced"]
+        live = core.read_namespaced_secret("db-credentials", dest_ns)
+        assert base64.b64decode(live.data["password"]).decode() == secret_v2
+
+        # -- history: one entry per successful sync, self-heal included, as in Argo CD ------------------------
+        revisions = [h["revision"] for h in _history(app)]
+        assert revisions == [c1, c1, c2, c3], revisions
+        history = up.api("GET", f"{API_PREFIX}/applications/{APP}/history")
+        assert history.status_code == 200
+        assert [h["revision"] for h in sorted(history.json()["items"], key=lambda h: int(h["id"]))] == revisions
+        listed = up.cli("app", "history", APP, "-o", "json")
+        assert listed.code == 0 and [h["revision"] for h in json.loads(listed.stdout)] == revisions, listed
+
+        # -- no Secret value (nor any credential) leaves the cluster -----------------------------------------
+        for path in ("/applications", f"/applications/{APP}", f"/applications/{APP}/diff"):
+            assert up.api("GET", API_PREFIX + path).status_code == 200
+        assert up.cli("app", "list", "-o", "json").code == 0
+        metrics = up.api("GET", "/metrics")
+        assert metrics.status_code == 200 and "argocd_app_info" in metrics.text
+        application = custom.get_namespaced_custom_object(GROUP, VERSION, apps_ns, "applications", APP)
+        places = [Place(where, text) for where, text in up.shown]
+        places += [Place("wavecd up's output", up.text()), Place("the Application resource", json.dumps(application))]
+        places += log_places(up.home)
+        places += flower_places(up.flower_url)
+        assert any("wavecd.wave_apply" in p.text for p in places if p.where.startswith("Flower")), "no tasks seen"
+        stored = redis_places(redis_client)
+        assert any(p.where.startswith("Redis key wavecd:") for p in stored), "Redis holds no WaveCD key?"
+        values = needles(secret_v1, secret_v2, GitHttpServer.password, webhook_secret, up.token)
+        # Rendered manifests are cached in Redis as Argo CD's repo-server caches them (zlib, keyed by content):
+        # the one place a desired Secret's value is kept outside the cluster by design (DESIGN.md, "What
+        # tasks carry"); it is never shown. Everything else must hold none.
+        found = leaks([p for p in places + stored if not p.where.startswith(f"Redis key {CACHE_PREFIX}")], values)
+        assert not found, "\n".join(found)
+        assert not leaks([p for p in stored if p.where.startswith(f"Redis key {CACHE_PREFIX}")
+                          and "(zlib-decompressed)" not in p.where], values), "the render cache stores plain text"
+    finally:
+        recorder.stop()
+        kube.close()
