@@ -24,12 +24,20 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from sandbox import discovery
+from sandbox.collector import Collector
 from sandbox.errors import ApiError, bad_request
 from sandbox.resources import ResourceType
 from sandbox.selectors import labels_match, parse_field_selector, parse_label_selector
 from sandbox.store import Store, WriteOptions
 
 _JSON = "application/json"
+# Resources whose DELETE answers with the deleted object rather than a Status (their registries set
+# ReturnDeletedObject); custom resources do too, and objects held by finalizers always do.
+_DELETE_RETURNS_OBJECT = frozenset({
+    ("", "pods"), ("", "services"), ("", "namespaces"), ("", "serviceaccounts"), ("", "resourcequotas"),
+    ("", "persistentvolumeclaims"), ("", "persistentvolumes"), ("storage.k8s.io", "storageclasses"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+})
 
 
 @dataclass
@@ -67,6 +75,7 @@ class SandboxServer:
         self._counts_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
+        self.collector = Collector(self.store)
         self.simulator = None
         if simulate_controllers:
             from sandbox.controllers import ControllerSimulator
@@ -81,6 +90,7 @@ class SandboxServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                         name=f"sandbox-{self.port}", daemon=True)
         self._thread.start()
+        self.collector.start()
         if self.simulator is not None:
             self.simulator.start()
         return self
@@ -89,6 +99,7 @@ class SandboxServer:
         self.stopping.set()
         if self.simulator is not None:
             self.simulator.stop()
+        self.collector.stop()
         with self.store.changed:
             self.store.changed.notify_all()
         self._httpd.shutdown()
@@ -431,7 +442,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _delete_one(self, rt: ResourceType, ns: str, name: str, options: dict[str, Any], dry_run: bool) -> None:
         obj, gone = self.store.delete(rt, ns, name, options, dry_run)
-        if gone and not rt.custom and rt.kind not in ("Pod", "Namespace", "CustomResourceDefinition"):
+        if gone and not rt.custom and (rt.group, rt.plural) not in _DELETE_RETURNS_OBJECT:
             details = {"name": name, "kind": rt.plural, "uid": obj["metadata"].get("uid")}
             if rt.group:
                 details["group"] = rt.group

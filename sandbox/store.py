@@ -19,7 +19,7 @@ from typing import Any
 
 from sandbox import apply as ssa
 from sandbox.defaults import Allocator, apply_defaults, validate
-from sandbox.errors import ApiError, already_exists, bad_request, conflict, invalid, not_found
+from sandbox.errors import ApiError, already_exists, bad_request, conflict, invalid, not_found, qualified
 from sandbox.patching import json_patch, merge_patch, strategic_merge_patch
 from sandbox.resources import Registry, ResourceType
 from sandbox.schema import Node, root_node, undeclared_fields
@@ -91,7 +91,11 @@ class Store:
         self.events: deque[Event] = deque(maxlen=history)
         self.compacted_rv = 0
         self.alloc = Allocator()
-        self._deleted_uids: list[str] = []
+        # Work for the emulated controllers (sandbox.collector): uids of objects gone since they last ran,
+        # objects marked for deletion, and an index of dependents by owner uid.
+        self.gone_uids: list[str] = []
+        self.deleting: set[tuple[Key, ObjKey]] = set()
+        self._dependents: dict[str, set[tuple[Key, ObjKey]]] = {}
         self._bootstrap()
 
     # ----- helpers -------------------------------------------------------------------------------
@@ -125,13 +129,20 @@ class Store:
         self._rv += 1
         _meta(obj)["resourceVersion"] = str(self._rv)
         bucket = self._objects.setdefault(key, {})
+        for uid in _owner_uids(prev):
+            self._dependents.get(uid, set()).discard((key, okey))
         if event == "DELETED":
             bucket.pop(okey, None)
             self._uids.pop(_meta(obj).get("uid", ""), None)
-            self._deleted_uids.append(_meta(obj).get("uid", ""))
+            self.gone_uids.append(_meta(obj).get("uid", ""))
+            self.deleting.discard((key, okey))
         else:
             bucket[okey] = obj
             self._uids[_meta(obj)["uid"]] = (key, okey)
+            for uid in _owner_uids(obj):
+                self._dependents.setdefault(uid, set()).add((key, okey))
+            if _meta(obj).get("deletionTimestamp"):
+                self.deleting.add((key, okey))
         if len(self.events) == self.events.maxlen:
             self.compacted_rv = self.events[0].rv
         self.events.append(Event(self._rv, event, key, obj, prev))
@@ -145,16 +156,16 @@ class Store:
                 return t
         return versions[0] if versions else None
 
-    def _check_namespace(self, rt: ResourceType, namespace: str, creating: bool) -> None:
+    def _check_namespace(self, rt: ResourceType, namespace: str, creating: bool, name: str = "") -> None:
         if not rt.namespaced:
             return
         ns = self._objects.get(_NS_KEY, {}).get(("", namespace))
         if ns is None:
             raise not_found("namespaces", "", namespace)
         if creating and _meta(ns).get("deletionTimestamp"):
-            raise ApiError(403, f"{rt.plural} \"\" is forbidden: unable to create new content in namespace "
-                                f"{namespace} because it is being terminated", "Forbidden",
-                           group=rt.group, kind=rt.plural,
+            raise ApiError(403, f"{qualified(rt.plural, rt.group)} \"{name}\" is forbidden: unable to create new "
+                                f"content in namespace {namespace} because it is being terminated", "Forbidden",
+                           name=name, group=rt.group, kind=rt.plural,
                            causes=[{"reason": "NamespaceTerminating",
                                     "message": f"namespace {namespace} is being terminated",
                                     "field": "metadata.namespace"}])
@@ -214,8 +225,8 @@ class Store:
         with self.lock:
             obj = self._check_type(rt, body)
             self._set_namespace(rt, namespace, obj)
-            self._check_namespace(rt, namespace, creating=True)
             meta = _meta(obj)
+            self._check_namespace(rt, namespace, creating=True, name=str(meta.get("name") or ""))
             if meta.get("resourceVersion"):
                 raise bad_request("resourceVersion should not be set on objects to be created")
             if not meta.get("name") and meta.get("generateName"):
@@ -227,6 +238,10 @@ class Store:
             okey = (namespace if rt.namespaced else "", meta["name"])
             if okey in self._bucket(rt):
                 raise already_exists(rt.plural, rt.group, meta["name"])
+            if rt.custom and self._crd_terminating(rt):
+                raise ApiError(403, f'{qualified(rt.plural, rt.group)} "{meta["name"]}" is forbidden: create not '
+                                    "allowed while custom resource definition is terminating", "Forbidden",
+                               name=meta["name"], group=rt.group, kind=rt.plural)
             for field in ("uid", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
                 meta.pop(field, None)
             meta["uid"] = str(uuid.uuid4())
@@ -278,12 +293,16 @@ class Store:
                 return self._out(rt, old)
             if opts.dry_run:
                 return self._out(rt, new)
+            if _meta(new).get("deletionTimestamp") and not _meta(new).get("finalizers") and not _is_namespace(rt):
+                # the last finalizer of an object being deleted is gone: the API server deletes it at once
+                self._commit(rt.storage_key, okey, new, "DELETED", old)
+                if rt.kind == "CustomResourceDefinition":
+                    self.registry.replace_custom(_meta(new)["name"], [])
+                return self._out(rt, new)
             self._commit(rt.storage_key, okey, new, "MODIFIED", old)
             if rt.kind == "CustomResourceDefinition":
                 self._serve_crd(new)
-            self._collect()
-            stored = self._bucket(rt).get(okey)
-            return self._out(rt, stored if stored is not None else new)
+            return self._out(rt, new)
 
     def _prepare_update(self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any],
                         opts: WriteOptions) -> dict[str, Any]:
@@ -432,7 +451,13 @@ class Store:
 
     def delete(self, rt: ResourceType, namespace: str, name: str, options: dict[str, Any],
                dry_run: bool = False) -> tuple[dict[str, Any], bool]:
-        """Delete one object; returns (object, gone_now)."""
+        """Delete one object; returns (object, gone_now).
+
+        As in kube-apiserver, only the object itself is handled here: it is removed at once when nothing
+        holds it, or marked with deletionTimestamp while finalizers (including the propagation policy's
+        `foregroundDeletion` / `orphan`) hold it. Dependents, namespace contents and custom resources are
+        the emulated controllers' work (`sandbox.collector`), done after the answer, as in a cluster.
+        """
         with self.lock:
             okey = (namespace if rt.namespaced else "", name)
             old = self._bucket(rt).get(okey)
@@ -454,138 +479,93 @@ class Store:
                 raise invalid("DeleteOptions", "", "", [("propagationPolicy", "FieldValueNotSupported",
                               f'Unsupported value: "{policy}": supported values: "Foreground", "Background", '
                               '"Orphan"')])
-            if policy is None:
-                policy = "Orphan" if rt.kind == "ReplicationController" and not rt.group else "Background"
-            new = copy.deepcopy(old)
-            nmeta = _meta(new)
-            finalizers = list(nmeta.get("finalizers") or [])
-            if policy == "Foreground" and "foregroundDeletion" not in finalizers:
-                finalizers.append("foregroundDeletion")
-            if policy == "Orphan" and "orphan" not in finalizers:
-                finalizers.append("orphan")
-            if rt.kind == "CustomResourceDefinition":
-                finalizers.append("customresourcecleanup.apiextensions.k8s.io")
-            held = bool(finalizers) or (rt.kind == "Namespace" and not rt.group)
-            if not held:
+            return self.delete_stored(rt.storage_key, okey, policy, dry_run=dry_run)
+
+    def delete_stored(self, key: Key, okey: ObjKey, policy: str | None,
+                      dry_run: bool = False) -> tuple[dict[str, Any], bool]:
+        """Delete a stored object with a propagation policy (None: the kind's default); (object, gone_now)."""
+        with self.lock:
+            old = self._objects[key][okey]
+            rt = self._type_for_key(key, str(old.get("apiVersion", "")))
+            assert rt is not None
+            meta = _meta(old)
+            if policy is None and not meta.get("deletionTimestamp"):
+                policy = "Orphan" if key in _ORPHAN_BY_DEFAULT else "Background"
+            finalizers = _policy_finalizers(list(meta.get("finalizers") or []), policy)
+            if rt.kind == "CustomResourceDefinition" and CRD_CLEANUP not in finalizers:
+                finalizers.append(CRD_CLEANUP)
+            if not finalizers and not _is_namespace(rt):
                 if dry_run:
                     return self._out(rt, old), True
-                gone = self._commit(rt.storage_key, okey, new, "DELETED", old)
-                self._collect()
+                gone = self._commit(key, okey, copy.deepcopy(old), "DELETED", old)
+                if rt.kind == "CustomResourceDefinition":
+                    self.registry.replace_custom(meta["name"], [])
                 return self._out(rt, gone), True
-            if meta.get("deletionTimestamp"):
-                if nmeta.get("finalizers") == finalizers or dry_run:
-                    return self._out(rt, old), False
-            else:
+            if meta.get("deletionTimestamp") and finalizers == list(meta.get("finalizers") or []):
+                return self._out(rt, old), False
+            new = copy.deepcopy(old)
+            nmeta = _meta(new)
+            if not nmeta.get("deletionTimestamp"):
                 nmeta["deletionTimestamp"] = now()
-                nmeta["deletionGracePeriodSeconds"] = 0
-            if rt.kind == "Namespace" and not rt.group:
-                new.setdefault("status", {})["phase"] = "Terminating"
-            if rt.kind == "CustomResourceDefinition":
-                finalizers = [f for f in finalizers if f != "customresourcecleanup.apiextensions.k8s.io"]
-                self._drop_crd_objects(new)
-            nmeta["finalizers"] = finalizers
-            if not finalizers:
+                if "generation" in nmeta:  # marking an object for deletion is a change of its desired state
+                    nmeta["generation"] = int(nmeta["generation"]) + 1
+                if _is_namespace(rt):
+                    new.setdefault("status", {})["phase"] = "Terminating"
+                elif rt.kind != "CustomResourceDefinition":
+                    nmeta["deletionGracePeriodSeconds"] = 0
+                if rt.kind == "CustomResourceDefinition":
+                    set_condition(new, {"type": "Terminating", "status": "True", "reason": "InstanceDeletionPending",
+                                         "message": "CustomResourceDefinition marked for deletion; CustomResource "
+                                                    "deletion will begin soon"})
+            if finalizers:
+                nmeta["finalizers"] = finalizers
+            else:
                 nmeta.pop("finalizers", None)
             if dry_run:
                 return self._out(rt, new), False
-            marked = self._commit(rt.storage_key, okey, new, "MODIFIED", old)
-            snapshot = self._out(rt, marked)
-            self._collect()
-            return snapshot, okey not in self._bucket(rt)
+            marked = self._commit(key, okey, new, "MODIFIED", old)
+            return self._out(rt, marked), False
 
-    def _remove(self, key: Key, okey: ObjKey) -> None:
-        obj = self._objects.get(key, {}).get(okey)
-        if obj is not None:
-            self._commit(key, okey, copy.deepcopy(obj), "DELETED", obj)
+    # ----- primitives for the emulated controllers (sandbox.collector) ---------------------------
 
-    def _mark_deleted(self, key: Key, okey: ObjKey) -> None:
-        """Background-delete a dependent or namespace member: remove it, or mark it if finalizers hold it."""
-        obj = self._objects.get(key, {}).get(okey)
-        if obj is None or _meta(obj).get("deletionTimestamp"):
-            return
-        if not _meta(obj).get("finalizers"):
-            self._remove(key, okey)
-            return
-        new = copy.deepcopy(obj)
-        _meta(new)["deletionTimestamp"] = now()
-        _meta(new)["deletionGracePeriodSeconds"] = 0
-        self._commit(key, okey, new, "MODIFIED", obj)
+    def stored(self, key: Key, okey: ObjKey) -> dict[str, Any] | None:
+        """The stored object itself (not a copy; read it under `lock`, never change it in place)."""
+        return self._objects.get(key, {}).get(okey)
 
-    def _replace(self, key: Key, okey: ObjKey, change: Callable[[dict[str, Any]], None]) -> None:
+    def alive(self, uid: str) -> bool:
+        return uid in self._uids
+
+    def dependents(self, uid: str) -> list[tuple[Key, ObjKey]]:
+        """Objects whose ownerReferences name `uid`, in a stable order."""
+        return sorted(self._dependents.get(uid, ()))
+
+    def in_namespace(self, namespace: str) -> list[tuple[Key, ObjKey]]:
+        return [(key, okey) for key, bucket in sorted(self._objects.items()) if key != _NS_KEY
+                for okey in sorted(bucket) if okey[0] == namespace]
+
+    def keys_of(self, key: Key) -> list[ObjKey]:
+        return sorted(self._objects.get(key, {}))
+
+    def replace_stored(self, key: Key, okey: ObjKey, change: Callable[[dict[str, Any]], None]) -> None:
+        """Write a controller's change to a stored object; removes it if that drops its last finalizer."""
         obj = self._objects[key][okey]
         new = copy.deepcopy(obj)
         change(new)
-        self._commit(key, okey, new, "MODIFIED", obj)
+        if new == obj:
+            return
+        held = _meta(new).get("finalizers") or (key == _NS_KEY and (new.get("spec") or {}).get("finalizers"))
+        if _meta(new).get("deletionTimestamp") and not held:
+            self.remove_stored(key, okey)
+        else:
+            self._commit(key, okey, new, "MODIFIED", obj)
 
-    def _dependents(self, uid: str) -> list[tuple[Key, ObjKey]]:
-        out = []
-        for key, bucket in self._objects.items():
-            for okey, obj in bucket.items():
-                if any(ref.get("uid") == uid for ref in _meta(obj).get("ownerReferences") or []):
-                    out.append((key, okey))
-        return out
-
-    def _collect(self) -> None:
-        """Run the garbage collector and namespace finalizer until nothing more changes."""
-        progress = True
-        while progress:
-            progress = False
-            for key, bucket in list(self._objects.items()):
-                for okey, obj in list(bucket.items()):
-                    meta = _meta(obj)
-                    if not meta.get("deletionTimestamp"):
-                        continue
-                    progress |= self._finalize(key, okey, obj)
-            if self._deleted_uids:
-                gone = set(self._deleted_uids)
-                self._deleted_uids.clear()
-                for dkey, bucket in list(self._objects.items()):
-                    for dokey, dep in list(bucket.items()):
-                        refs = _meta(dep).get("ownerReferences") or []
-                        if not any(r.get("uid") in gone for r in refs):
-                            continue
-                        kept = [r for r in refs if r.get("uid") not in gone]
-                        if any(r.get("uid") in self._uids for r in kept):
-                            self._replace(dkey, dokey, lambda o, k=kept: _meta(o).__setitem__("ownerReferences", k))
-                        else:
-                            self._mark_deleted(dkey, dokey)
-                        progress = True
-
-    def _finalize(self, key: Key, okey: ObjKey, obj: dict[str, Any]) -> bool:
-        meta = _meta(obj)
-        finalizers = list(meta.get("finalizers") or [])
-        uid = meta.get("uid", "")
-        if "foregroundDeletion" in finalizers:
-            dependents = self._dependents(uid)
-            for dkey, dokey in dependents:
-                self._mark_deleted(dkey, dokey)
-            if not self._dependents(uid):
-                self._replace(key, okey, lambda o: _drop_finalizer(o, "foregroundDeletion"))
-                return True
-            return False
-        if "orphan" in finalizers:
-            for dkey, dokey in self._dependents(uid):
-                self._replace(dkey, dokey, lambda o: _meta(o).__setitem__(
-                    "ownerReferences", [r for r in _meta(o).get("ownerReferences") or [] if r.get("uid") != uid]))
-            self._replace(key, okey, lambda o: _drop_finalizer(o, "orphan"))
-            return True
-        if key == _NS_KEY:
-            name = okey[1]
-            remaining = False
-            for other_key, bucket in list(self._objects.items()):
-                for other in [k for k in bucket if k[0] == name]:
-                    remaining = True
-                    self._mark_deleted(other_key, other)
-            if remaining and any(k[0] == name for b in self._objects.values() for k in b):
-                return False
-            spec_fins = (obj.get("spec") or {}).get("finalizers") or []
-            if spec_fins:
-                self._replace(key, okey, lambda o: o.setdefault("spec", {}).__setitem__("finalizers", []))
-                return True
-        if not finalizers:
-            self._remove(key, okey)
-            return True
-        return False
+    def remove_stored(self, key: Key, okey: ObjKey) -> None:
+        """Remove an object for good (its watchers see DELETED with its last state)."""
+        obj = self._objects.get(key, {}).get(okey)
+        if obj is not None:
+            self._commit(key, okey, copy.deepcopy(obj), "DELETED", obj)
+            if key == _CRD_KEY:
+                self.registry.replace_custom(_meta(obj)["name"], [])
 
     # ----- CRDs ----------------------------------------------------------------------------------
 
@@ -598,6 +578,7 @@ class Store:
         stamp = now()
         storage = [v["name"] for v in spec.get("versions") or [] if v.get("storage")]
         previous = (crd.get("status") or {}).get("storedVersions") or []
+        terminating = [c for c in (crd.get("status") or {}).get("conditions") or [] if c.get("type") == "Terminating"]
         crd["status"] = {
             "acceptedNames": names,
             "conditions": [
@@ -608,31 +589,29 @@ class Store:
             ],
             "storedVersions": previous + [v for v in storage if v not in previous],
         }
+        crd["status"]["conditions"] += terminating
 
     def _serve_crd(self, crd: dict[str, Any]) -> None:
         spec = crd.get("spec") or {}
         names = spec.get("names") or {}
         types = []
-        if not _meta(crd).get("deletionTimestamp"):
-            for version in spec.get("versions") or []:
-                if not version.get("served", True):
-                    continue
-                subresources = version.get("subresources") or spec.get("subresources") or {}
-                schema = (version.get("schema") or spec.get("validation") or {}).get("openAPIV3Schema")
-                types.append(ResourceType(
-                    group=spec.get("group", ""), version=version["name"], plural=names.get("plural", ""),
-                    kind=names.get("kind", ""), namespaced=spec.get("scope") == "Namespaced",
-                    singular=names.get("singular") or str(names.get("kind", "")).lower(),
-                    short_names=tuple(names.get("shortNames") or ()), status="status" in subresources,
-                    custom=True, categories=tuple(names.get("categories") or ()), schema=schema))
+        # a terminating CRD keeps serving its kind until its custom resources are gone
+        for version in spec.get("versions") or []:
+            if not version.get("served", True):
+                continue
+            subresources = version.get("subresources") or spec.get("subresources") or {}
+            schema = (version.get("schema") or spec.get("validation") or {}).get("openAPIV3Schema")
+            types.append(ResourceType(
+                group=spec.get("group", ""), version=version["name"], plural=names.get("plural", ""),
+                kind=names.get("kind", ""), namespaced=spec.get("scope") == "Namespaced",
+                singular=names.get("singular") or str(names.get("kind", "")).lower(),
+                short_names=tuple(names.get("shortNames") or ()), status="status" in subresources,
+                custom=True, categories=tuple(names.get("categories") or ()), schema=schema))
         self.registry.replace_custom(_meta(crd)["name"], types)
 
-    def _drop_crd_objects(self, crd: dict[str, Any]) -> None:
-        spec = crd.get("spec") or {}
-        key = (spec.get("group", ""), (spec.get("names") or {}).get("plural", ""))
-        for okey in list(self._objects.get(key, {})):
-            self._remove(key, okey)
-        self.registry.replace_custom(_meta(crd)["name"], [])
+    def _crd_terminating(self, rt: ResourceType) -> bool:
+        crd = self._objects.get(_CRD_KEY, {}).get(("", f"{rt.plural}.{rt.group}"))
+        return crd is not None and bool(_meta(crd).get("deletionTimestamp"))
 
     # ----- watch support -------------------------------------------------------------------------
 
@@ -650,7 +629,48 @@ class Store:
             return out
 
 
-def _drop_finalizer(obj: dict[str, Any], name: str) -> None:
+CRD_CLEANUP = "customresourcecleanup.apiextensions.k8s.io"
+# Kinds whose default propagation policy is Orphan (kept by Kubernetes for backward compatibility).
+_ORPHAN_BY_DEFAULT: frozenset[Key] = frozenset({("", "replicationcontrollers"), ("batch", "jobs")})
+
+
+def _is_namespace(rt: ResourceType) -> bool:
+    return rt.kind == "Namespace" and not rt.group
+
+
+def _owner_uids(obj: dict[str, Any] | None) -> set[str]:
+    if not obj:
+        return set()
+    return {str(r.get("uid")) for r in (obj.get("metadata") or {}).get("ownerReferences") or []
+            if isinstance(r, dict) and r.get("uid")}
+
+
+def _policy_finalizers(finalizers: list[str], policy: str | None) -> list[str]:
+    """The finalizers after a delete with `policy`, as the API server's deletion strategy sets them."""
+    if policy == "Foreground":
+        finalizers = [f for f in finalizers if f != "orphan"]
+        if "foregroundDeletion" not in finalizers:
+            finalizers.append("foregroundDeletion")
+    elif policy == "Orphan":
+        finalizers = [f for f in finalizers if f != "foregroundDeletion"]
+        if "orphan" not in finalizers:
+            finalizers.append("orphan")
+    elif policy == "Background":
+        finalizers = [f for f in finalizers if f not in ("orphan", "foregroundDeletion")]
+    return finalizers
+
+
+def set_condition(obj: dict[str, Any], condition: dict[str, str]) -> None:
+    conditions = obj.setdefault("status", {}).setdefault("conditions", [])
+    condition = {**condition, "lastTransitionTime": now()}
+    for index, existing in enumerate(conditions):
+        if existing.get("type") == condition["type"]:
+            conditions[index] = condition
+            return
+    conditions.append(condition)
+
+
+def drop_finalizer(obj: dict[str, Any], name: str) -> None:
     meta = _meta(obj)
     meta["finalizers"] = [f for f in meta.get("finalizers") or [] if f != name]
     if not meta["finalizers"]:

@@ -1,34 +1,27 @@
-"""Deletion: finalizers, propagation policies, owner-reference garbage collection, namespace teardown."""
+"""Deletion: finalizers, propagation policies, owner-reference garbage collection, namespace teardown.
+
+Kubernetes deletes asynchronously: the API server marks or removes only the object a DELETE names, and
+the garbage collector, the namespace controller and the CRD finalizer finish the work later. These tests
+run on the emulator and on a real control plane, so they wait for conditions instead of expecting them
+at once, and assert what the API server itself answers synchronously.
+"""
 
 from __future__ import annotations
 
-import time
+import json
 import uuid
 from collections.abc import Callable
 
-from kubernetes import client
+from kubernetes import client, watch
 
-from tests.sandbox.helpers import api_error
+from tests.sandbox.helpers import api_error, call, exists, wait_for
 
 
 def _eventually(check: Callable[[], bool], timeout: float = 60.0) -> bool:
-    """Real clusters collect garbage asynchronously; poll instead of asserting at once."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return check()
+    return bool(wait_for(check, timeout))
 
 
-def _exists(read: Callable[..., object], *args: str) -> bool:
-    try:
-        read(*args)
-        return True
-    except client.ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise
+_exists = exists
 
 
 def _cm(name: str, finalizers: list[str] | None = None, owners: list[client.V1OwnerReference] | None = None):
@@ -143,3 +136,209 @@ def test_delete_dry_run_keeps_object(kube_api, kube_namespace):
     core.create_namespaced_config_map(kube_namespace, _cm("kept"))
     core.delete_namespaced_config_map("kept", kube_namespace, dry_run="All")
     assert _exists(core.read_namespaced_config_map, "kept", kube_namespace)
+
+
+def _raw_delete(kube_api, path: str, policy: str | None = None) -> tuple[int, dict]:
+    body = {"propagationPolicy": policy} if policy else None
+    return call(kube_api, "DELETE", path, body)
+
+
+def _events(core: client.CoreV1Api, namespace: str, rv: str, until: Callable[[list[tuple]], bool],
+            ) -> list[tuple[str, str, bool, tuple[str, ...]]]:
+    """Watch ConfigMaps from `rv` until `until(events)`: (type, name, marked for deletion, finalizers)."""
+    events: list[tuple[str, str, bool, tuple[str, ...]]] = []
+    w = watch.Watch()
+    for event in w.stream(core.list_namespaced_config_map, namespace, resource_version=rv, timeout_seconds=60):
+        meta = event["object"].metadata
+        if meta.name == "kube-root-ca.crt":
+            continue
+        events.append((event["type"], meta.name, meta.deletion_timestamp is not None, tuple(meta.finalizers or ())))
+        if until(events):
+            w.stop()
+    return events
+
+
+def test_background_delete_removes_the_owner_at_once_and_dependents_later(kube_api, kube_namespace):
+    core = client.CoreV1Api(kube_api)
+    owner = core.create_namespaced_config_map(kube_namespace, _cm("bg-owner"))
+    core.create_namespaced_config_map(kube_namespace, _cm("bg-child", owners=[_owner_ref(owner)]))
+    status, body = _raw_delete(kube_api, f"/api/v1/namespaces/{kube_namespace}/configmaps/bg-owner")
+    assert status == 200
+    assert body["kind"] == "Status" and body["status"] == "Success"
+    assert body["details"] == {"name": "bg-owner", "kind": "configmaps", "uid": owner.metadata.uid}
+    assert not _exists(core.read_namespaced_config_map, "bg-owner", kube_namespace)
+    assert _eventually(lambda: not _exists(core.read_namespaced_config_map, "bg-child", kube_namespace))
+
+
+def test_foreground_delete_answers_with_the_marked_owner_and_events_follow_in_order(kube_api, kube_namespace):
+    core = client.CoreV1Api(kube_api)
+    rv = core.list_namespaced_config_map(kube_namespace).metadata.resource_version
+    owner = core.create_namespaced_config_map(kube_namespace, _cm("fg"))
+    core.create_namespaced_config_map(kube_namespace, _cm("fg-a", owners=[_owner_ref(owner)]))
+    core.create_namespaced_config_map(kube_namespace, _cm("fg-b", owners=[_owner_ref(owner, block=True)]))
+    status, body = _raw_delete(kube_api, f"/api/v1/namespaces/{kube_namespace}/configmaps/fg", "Foreground")
+    assert status == 200 and body["kind"] == "ConfigMap"
+    assert body["metadata"]["finalizers"] == ["foregroundDeletion"]
+    assert body["metadata"]["deletionTimestamp"] and body["metadata"]["deletionGracePeriodSeconds"] == 0
+    events = _events(core, kube_namespace, rv, lambda e: e[-1][:2] == ("DELETED", "fg"))
+    deletions = [e for e in events if e[0] != "ADDED"]
+    assert deletions[0] == ("MODIFIED", "fg", True, ("foregroundDeletion",))
+    assert {e[:2] for e in deletions[1:3]} == {("DELETED", "fg-a"), ("DELETED", "fg-b")}
+    assert deletions[3][:2] == ("DELETED", "fg") and len(deletions) == 4
+
+
+def test_a_non_blocking_dependent_does_not_hold_a_foreground_owner(kube_api, kube_namespace):
+    core = client.CoreV1Api(kube_api)
+    owner = core.create_namespaced_config_map(kube_namespace, _cm("nb-owner"))
+    core.create_namespaced_config_map(kube_namespace, _cm("nb-child", ["wavecd.test/hold"], [_owner_ref(owner)]))
+    core.delete_namespaced_config_map("nb-owner", kube_namespace, propagation_policy="Foreground")
+    assert _eventually(lambda: not _exists(core.read_namespaced_config_map, "nb-owner", kube_namespace))
+    child = core.read_namespaced_config_map("nb-child", kube_namespace)
+    assert child.metadata.deletion_timestamp is not None and child.metadata.finalizers == ["wavecd.test/hold"]
+    core.patch_namespaced_config_map("nb-child", kube_namespace, {"metadata": {"finalizers": None}})
+    assert not _exists(core.read_namespaced_config_map, "nb-child", kube_namespace)
+
+
+def test_orphan_delete_answers_with_the_orphan_finalizer_then_releases_dependents(kube_api, kube_namespace):
+    core = client.CoreV1Api(kube_api)
+    rv = core.list_namespaced_config_map(kube_namespace).metadata.resource_version
+    owner = core.create_namespaced_config_map(kube_namespace, _cm("or"))
+    core.create_namespaced_config_map(kube_namespace, _cm("or-child", owners=[_owner_ref(owner)]))
+    status, body = _raw_delete(kube_api, f"/api/v1/namespaces/{kube_namespace}/configmaps/or", "Orphan")
+    assert status == 200 and body["metadata"]["finalizers"] == ["orphan"]
+    events = _events(core, kube_namespace, rv, lambda e: e[-1][:2] == ("DELETED", "or"))
+    assert [e for e in events if e[0] != "ADDED"] == [
+        ("MODIFIED", "or", True, ("orphan",)), ("MODIFIED", "or-child", False, ()),
+        ("DELETED", "or", True, ("orphan",))]
+    assert not core.read_namespaced_config_map("or-child", kube_namespace).metadata.owner_references
+
+
+def test_deleting_a_marked_object_again(kube_api, kube_namespace):
+    core = client.CoreV1Api(kube_api)
+    core.create_namespaced_config_map(kube_namespace, _cm("twice", ["wavecd.test/hold"]))
+    path = f"/api/v1/namespaces/{kube_namespace}/configmaps/twice"
+    _, first = _raw_delete(kube_api, path)
+    status, again = _raw_delete(kube_api, path)
+    assert status == 200 and again["metadata"] == first["metadata"]
+    _, orphan = _raw_delete(kube_api, path, "Orphan")
+    assert orphan["metadata"]["finalizers"] == ["wavecd.test/hold", "orphan"]
+    assert _eventually(lambda: core.read_namespaced_config_map(
+        "twice", kube_namespace).metadata.finalizers == ["wavecd.test/hold"])
+    core.patch_namespaced_config_map("twice", kube_namespace, {"metadata": {"finalizers": None}})
+
+
+def test_removing_the_last_finalizer_deletes_at_once(kube_api, kube_namespace):
+    core = client.CoreV1Api(kube_api)
+    core.create_namespaced_config_map(kube_namespace, _cm("last", ["wavecd.test/a", "wavecd.test/b"]))
+    core.delete_namespaced_config_map("last", kube_namespace)
+    call(kube_api, "PATCH", f"/api/v1/namespaces/{kube_namespace}/configmaps/last",
+         {"metadata": {"finalizers": ["wavecd.test/b"]}}, content_type="application/merge-patch+json")
+    assert core.read_namespaced_config_map("last", kube_namespace).metadata.finalizers == ["wavecd.test/b"]
+    answer = core.patch_namespaced_config_map("last", kube_namespace, {"metadata": {"finalizers": None}})
+    assert answer.metadata.name == "last"
+    assert not _exists(core.read_namespaced_config_map, "last", kube_namespace)
+
+
+def test_marking_for_deletion_bumps_generation_of_kinds_that_have_one(kube_api, kube_namespace):
+    from tests.sandbox.test_crud import _deployment
+
+    apps = client.AppsV1Api(kube_api)
+    body = _deployment("gen-del")
+    body["metadata"]["finalizers"] = ["wavecd.test/hold"]
+    assert apps.create_namespaced_deployment(kube_namespace, body).metadata.generation == 1
+    status, marked = _raw_delete(kube_api, f"/apis/apps/v1/namespaces/{kube_namespace}/deployments/gen-del")
+    assert status == 200 and marked["metadata"]["generation"] == 2
+    apps.patch_namespaced_deployment("gen-del", kube_namespace, {"metadata": {"finalizers": None}})
+    assert not _exists(apps.read_namespaced_deployment, "gen-del", kube_namespace)
+
+
+def test_jobs_orphan_their_pods_by_default(kube_api, kube_namespace):
+    batch = client.BatchV1Api(kube_api)
+    batch.create_namespaced_job(kube_namespace, {
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+        "spec": {"suspend": True, "template": {"spec": {"restartPolicy": "Never",
+                                                        "containers": [{"name": "c", "image": "busybox"}]}}}})
+    status, body = _raw_delete(kube_api, f"/apis/batch/v1/namespaces/{kube_namespace}/jobs/j")
+    assert status == 200 and body["kind"] == "Job" and body["metadata"]["finalizers"] == ["orphan"]
+    assert _eventually(lambda: not _exists(batch.read_namespaced_job, "j", kube_namespace))
+
+
+def test_delete_answers_with_the_object_for_some_kinds(kube_api, kube_namespace):
+    core = client.CoreV1Api(kube_api)
+    core.create_namespaced_service_account(kube_namespace, {"metadata": {"name": "sa"}})
+    status, body = _raw_delete(kube_api, f"/api/v1/namespaces/{kube_namespace}/serviceaccounts/sa")
+    assert status == 200 and body["kind"] == "ServiceAccount" and body["metadata"]["name"] == "sa"
+    core.create_namespaced_secret(kube_namespace, {"metadata": {"name": "s"}})
+    status, body = _raw_delete(kube_api, f"/api/v1/namespaces/{kube_namespace}/secrets/s")
+    assert status == 200 and body["kind"] == "Status" and body["details"]["kind"] == "secrets"
+
+
+def test_namespace_terminates_while_content_is_held(kube_api):
+    core = client.CoreV1Api(kube_api)
+    name = f"wcd-t-{uuid.uuid4().hex[:10]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    core.create_namespaced_config_map(name, _cm("held", ["wavecd.test/hold"]))
+    core.create_namespaced_config_map(name, _cm("free"))
+    status, body = _raw_delete(kube_api, f"/api/v1/namespaces/{name}")
+    assert status == 200 and body["kind"] == "Namespace"
+    assert body["status"]["phase"] == "Terminating" and body["metadata"]["deletionTimestamp"]
+    assert "deletionGracePeriodSeconds" not in body["metadata"]
+    assert body["spec"]["finalizers"] == ["kubernetes"]
+    status, refused = api_error(core.create_namespaced_config_map, name, _cm("late"))
+    assert status == 403 and refused["reason"] == "Forbidden"
+    assert refused["message"] == (f'configmaps "late" is forbidden: unable to create new content in namespace '
+                                  f"{name} because it is being terminated")
+    assert refused["details"]["causes"] == [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                                             "message": f"namespace {name} is being terminated"}]
+
+    def finalizers_reported() -> dict[str, dict] | None:
+        conditions = {c.type: c for c in core.read_namespace(name).status.conditions or []}
+        remaining = conditions.get("NamespaceFinalizersRemaining")
+        return conditions if remaining is not None and remaining.status == "True" else None
+
+    conditions = wait_for(finalizers_reported)
+    assert conditions["NamespaceFinalizersRemaining"].message == (
+        "Some content in the namespace has finalizers remaining: wavecd.test/hold in 1 resource instances")
+    assert conditions["NamespaceContentRemaining"].message == (
+        "Some resources are remaining: configmaps. has 1 resource instances")
+    assert not _exists(core.read_namespaced_config_map, "free", name)
+    assert core.read_namespaced_config_map("held", name).metadata.deletion_timestamp is not None
+    assert core.read_namespace(name).status.phase == "Terminating"
+    core.patch_namespaced_config_map("held", name, {"metadata": {"finalizers": None}})
+    assert _eventually(lambda: not _exists(core.read_namespace, name))
+
+
+def test_crd_deletion_waits_for_its_custom_resources(kube_api, kube_namespace):
+    from tests.sandbox.test_discovery_crd import _crd
+
+    group = f"d{uuid.uuid4().hex[:8]}.wavecd.test"
+    ext = client.ApiextensionsV1Api(kube_api)
+    ext.create_custom_resource_definition(_crd(group))
+    wait_for(lambda: call(kube_api, "GET", f"/apis/{group}/v1")[0] == 200)
+    custom = client.CustomObjectsApi(kube_api)
+    custom.create_namespaced_custom_object(group, "v1", kube_namespace, "widgets", {
+        "apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "held", "finalizers": ["wavecd.test/h"]}})
+    status, body = _raw_delete(kube_api, f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.{group}")
+    assert status == 200 and body["metadata"]["finalizers"] == ["customresourcecleanup.apiextensions.k8s.io"]
+    assert "deletionGracePeriodSeconds" not in body["metadata"]
+    terminating = next(c for c in body["status"]["conditions"] if c["type"] == "Terminating")
+    assert (terminating["status"], terminating["reason"]) == ("True", "InstanceDeletionPending")
+
+    def in_progress() -> bool:
+        crd = ext.read_custom_resource_definition(f"widgets.{group}")
+        return any(c.type == "Terminating" and c.reason == "InstanceDeletionInProgress"
+                   for c in crd.status.conditions)
+
+    wait_for(in_progress)
+    wait_for(lambda: custom.get_namespaced_custom_object(group, "v1", kube_namespace, "widgets", "held")[
+        "metadata"].get("deletionTimestamp"))
+    assert in_progress()  # the finalizer keeps the CRD until its last custom resource is gone
+    status, refused = api_error(custom.create_namespaced_custom_object, group, "v1", kube_namespace, "widgets", {
+        "apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "late"}})
+    assert status == 403 and refused["message"] == (
+        f'widgets.{group} "late" is forbidden: create not allowed while custom resource definition is terminating')
+    custom.patch_namespaced_custom_object(group, "v1", kube_namespace, "widgets", "held",
+                                          {"metadata": {"finalizers": None}})
+    assert _eventually(lambda: not _exists(ext.read_custom_resource_definition, f"widgets.{group}"))
+    wait_for(lambda: call(kube_api, "GET", f"/apis/{group}/v1")[0] == 404)
+    assert json.dumps(call(kube_api, "GET", f"/apis/{group}/v1")[1]) == json.dumps("404 page not found\n")
