@@ -151,9 +151,9 @@ class TaskSender:
         self._send("wavecd.diff", [name])
         return True
 
-    def fetch(self, repo_url: str, due: list[str]) -> None:
-        """Fetch the repository, then refresh `due` (and any app whose source changed)."""
-        self._send("wavecd.fetch", [repo_url], {"due": list(due)})
+    def fetch(self, repo_url: str, due: list[str], urgent: list[str] | None = None) -> None:
+        """Fetch the repository, then refresh `urgent` at once, then `due` and any app whose source changed."""
+        self._send("wavecd.fetch", [repo_url], {"due": list(due), "urgent": list(urgent or [])})
 
     def app_admin(self, action: str, name: str, cascade: bool = False) -> None:
         self._send("wavecd.app_admin", [action, name, cascade])
@@ -405,8 +405,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         def list_apps() -> Iterator[Application]:
             return iter(parsed_apps.current())
 
-        def enqueue_fetch(repo_url: str, _apps: list[str], _revision: str | None) -> None:
-            tasks.fetch(repo_url, [])  # the fetch compares trees itself: unchanged apps are not refreshed
+        def enqueue_fetch(repo_url: str, apps: list[str], _revision: str | None) -> None:
+            # The matched apps are refreshed as soon as the repository is fetched; the fetch's own tree
+            # comparison then finds what paths cannot show (a kustomize base outside an overlay's path).
+            tasks.fetch(repo_url, [], urgent=apps)
 
         api.include_router(create_webhook_router(lambda: settings, list_apps, enqueue_fetch, on_result))
     return api

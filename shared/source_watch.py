@@ -9,10 +9,11 @@ are refreshed. Argo CD needs the manifest-generate-paths annotation for this; th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shared.app_index import apps_for_repo
+from shared.app_index import IndexedApp, apps_for_repo
 from shared.errors import WaveCDError
 from shared.manifests import DirectoryOptions
 from shared.project.declarative import refresh_declarative
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FetchOutcome:
+    early: list[str] = field(default_factory=list)       # refreshed right after the fetch (a webhook's matches)
     refresh: list[str] = field(default_factory=list)
     routine: set[str] = field(default_factory=set)       # in `refresh` only because they were due
     unchanged: list[str] = field(default_factory=list)
@@ -68,7 +70,15 @@ def release_fetch(svc: Services, repo_url: str) -> list[str] | None:
     return sorted(due)
 
 
-def fetch_and_detect(svc: Services, repo_url: str, due: list[str]) -> FetchOutcome:
+def fetch_and_detect(svc: Services, repo_url: str, due: list[str], urgent: Collection[str] = (),
+                     on_fetched: Callable[[list[str]], None] | None = None) -> FetchOutcome:
+    """Fetch, then detect which apps changed.
+
+    The `urgent` apps (a webhook matched them by path) do not wait for the detection to walk every app of
+    the repository: right after the fetch their new commit is published and `on_fetched(names)` is called
+    with those it could publish, to refresh them at once. The detection then skips refreshing them again
+    (they are in `outcome.early`) and still finds what paths could not show, such as a kustomize base.
+    """
     outcome = FetchOutcome()
     apps = apps_for_repo(svc, repo_url)
     if not apps:
@@ -82,6 +92,10 @@ def fetch_and_detect(svc: Services, repo_url: str, due: list[str]) -> FetchOutco
         outcome.error = f"{redact_url(repo_url)}: {exc}"
         outcome.refresh = [entry.name for entry in apps]
         return outcome
+    if urgent and on_fetched is not None:
+        outcome.early = _publish_heads(svc, [entry for entry in apps if entry.name in set(urgent)])
+        if outcome.early:
+            on_fetched(outcome.early)
     due_set = set(due)
     previous = svc.store.sources([entry.name for entry in apps])
     commits: dict[str, str | WaveCDError] = {}
@@ -121,7 +135,9 @@ def fetch_and_detect(svc: Services, repo_url: str, due: list[str]) -> FetchOutco
         seen = {"commit": commit, "tree": fingerprint or "", "pathTree": path_tree, "spec": entry.spec_hash}
         changed = before is None or fingerprint is None or before.get("tree") != seen["tree"] \
             or before.get("spec") != seen["spec"]
-        if changed or entry.name in due_set:
+        if entry.name in outcome.early:
+            seen_now[entry.name] = seen  # refreshed already, at the commit published for it
+        elif changed or entry.name in due_set:
             outcome.refresh.append(entry.name)
             if not changed:
                 outcome.routine.add(entry.name)
@@ -134,3 +150,23 @@ def fetch_and_detect(svc: Services, repo_url: str, due: list[str]) -> FetchOutco
                 seen_now[entry.name] = seen
     svc.store.set_sources(seen_now)
     return outcome
+
+
+def _publish_heads(svc: Services, entries: list[IndexedApp]) -> list[str]:
+    """Record the commit each app's revision names after the fetch, so that its refresh (on any host, reading
+    the record instead of resolving again) compares that commit. Returns the apps it recorded."""
+    records = svc.store.sources([entry.name for entry in entries])
+    published: dict[str, dict[str, object]] = {}
+    for entry, before in zip(entries, records, strict=True):
+        source = entry.app.spec.primary_source
+        try:
+            commit = svc.repos.resolve(source.repo_url, source.target_revision)
+        except WaveCDError:
+            continue  # its refresh reports the error; the detection below treats it as usual
+        record = dict(before or {})
+        if record and record.get("spec") != entry.spec_hash:
+            continue  # the spec moved on: the detection handles the app
+        record.update(commit=commit, spec=entry.spec_hash)
+        published[entry.name] = record
+    svc.store.set_sources(published)
+    return list(published)

@@ -83,29 +83,38 @@ def tick(self: WaveTask) -> dict[str, Any]:
 
 
 @app.task(base=WaveTask, name="wavecd.fetch", bind=True)
-def fetch(self: WaveTask, repo: str, due: list[str] | None = None) -> dict[str, Any]:
+def fetch(self: WaveTask, repo: str, due: list[str] | None = None,
+          urgent: list[str] | None = None) -> dict[str, Any]:
     """One fetch per repository (deduplicated), then a refresh of each app it changed or that is due.
 
-    Apps a commit changed are enqueued first and the repo's fetch lock is released before the routine
-    (merely due) refreshes are enqueued, so a push arriving meanwhile never waits behind hundreds of them.
+    `urgent` apps (a webhook's matches) are refreshed right after the fetch, before the detection; apps a
+    commit changed are enqueued next, and the repo's fetch lock is released before the routine (merely
+    due) refreshes are enqueued, so a push arriving meanwhile never waits behind hundreds of them.
     """
     svc = services()
     due = list(due or [])
-    if not claim_fetch(svc, repo, due):
-        return {"coalesced": True}
+    urgent = list(urgent or [])
+    if not claim_fetch(svc, repo, due + urgent):
+        return {"coalesced": True}  # the running fetch goes round again for these apps
     changed: list[str] = []
     routine: list[str] = []
     unchanged = 0
+
+    def refresh_now(names: list[str]) -> None:
+        for name in names:
+            request_refresh(name)
+
     while True:
         try:
-            outcome = fetch_and_detect(svc, repo, due)
+            outcome = fetch_and_detect(svc, repo, due, urgent, on_fetched=refresh_now)
         except Exception:
             release_fetch(svc, repo)
             raise
-        urgent = [n for n in outcome.refresh if n not in outcome.routine]
-        for name in urgent:
+        touched = [n for n in outcome.refresh if n not in outcome.routine]
+        for name in touched:
             request_refresh(name)
-        changed.extend(urgent)
+        changed.extend(outcome.early + touched)
+        urgent = []
         routine.extend(n for n in outcome.refresh if n in outcome.routine)
         unchanged += len(outcome.unchanged)
         again = release_fetch(svc, repo)
