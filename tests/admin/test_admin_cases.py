@@ -1,9 +1,9 @@
 """`wavecd admin` end to end through typer's CliRunner, one YAML case per file under tests/testdata/admin/.
 
 A case gives the input files (path -> text, written to a temporary directory that becomes the working
-directory), optional `stdin` text, the command line after `wavecd admin`, the exit code, and what the output must hold: `json`
-(stdout parsed and compared whole), `stdout_contains` / `stdout_excludes` (for tables and for secrets
-that must never appear) and `stderr_contains` (the one-line error).
+directory), optional `stdin` text, the command line after `wavecd admin`, the exit code, and what the
+output must hold: `json` (stdout parsed and compared whole), `stdout_contains` / `stdout_excludes` (for
+tables and for secrets that must never appear) and `stderr_contains` (the one-line error).
 """
 
 from __future__ import annotations
