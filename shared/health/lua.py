@@ -66,7 +66,7 @@ _HOOK_INSTRUCTIONS = 1000
 _STATUS_BY_NAME = {code.value: code for code in HealthStatusCode}
 
 # Trusted bootstrap, run once per Lua state. It returns (compile, run); scripts never see this code's
-# locals (debug, load, os.clock), only the SAFE table through their fresh per-run environment.
+# locals (debug, loadstring, setfenv, os.clock), only the SAFE table through their fresh per-run environment.
 _BOOTSTRAP = r"""
 local loadstring, setfenv, pcall, xpcall = loadstring, setfenv, pcall, xpcall
 local error, type, tostring, pairs = error, type, tostring, pairs
