@@ -736,6 +736,14 @@ class ClusterRegistry:
         if old is not None:
             old.close()
 
+    def remove(self, name: str) -> None:
+        """Forget a cluster (its Secret was deleted); its client is closed."""
+        with self._lock:
+            self._entries.pop(name, None)
+            old = self._clusters.pop(name, None)
+        if old is not None:
+            old.close()
+
     def add_cluster_secrets(self, secrets: Iterable[Mapping[str, Any]]) -> list[str]:
         """Register every valid cluster Secret; invalid ones are logged (by name) and skipped."""
         names = []

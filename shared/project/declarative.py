@@ -123,8 +123,14 @@ def cluster_entries(secrets: list[dict[str, Any]]) -> list[tuple[ClusterEntry, s
 
 
 def sync_cluster_entries(registry: ClusterRegistry, entries: list[ClusterEntry], seen: _Seen) -> list[str]:
-    """Register cluster entries whose content changed (their clients are rebuilt); returns those names."""
+    """Register cluster entries whose content changed (their clients are rebuilt) and forget those whose
+    Secret is gone; returns the names registered or forgotten."""
     changed = []
+    current = {entry.name for entry in entries}
+    for name in [n for n in seen.clusters if n not in current]:
+        registry.remove(name)
+        del seen.clusters[name]
+        changed.append(name)
     for entry in entries:
         if seen.clusters.get(entry.name) != entry:
             registry.add(entry)

@@ -52,15 +52,13 @@ class Admitted:
 
 
 def resolve_destination(registry: ClusterRegistry, app: Application) -> Destination:
-    """The app's destination with both the cluster's server and its name, as Argo CD infers them."""
+    """The app's destination with both the cluster's server and its name, as Argo CD infers them before
+    it checks the project; a destination naming no known cluster is a ConfigurationError."""
     from shared.cluster import IN_CLUSTER_NAME, IN_CLUSTER_SERVER
 
     dst = app.spec.destination
     name, server = (dst.name or "").strip(), (dst.server or "").strip().rstrip("/")
-    try:
-        cluster = registry.for_destination(dst)
-    except WaveCDError:
-        return Destination(server, name, dst.namespace)  # judged as written; for_destination reports it
+    cluster = registry.for_destination(dst)
     if cluster.name == IN_CLUSTER_NAME:
         return Destination(server or IN_CLUSTER_SERVER, name or IN_CLUSTER_NAME, dst.namespace)
     return Destination(server or cluster.server.rstrip("/"), name or cluster.name, dst.namespace)

@@ -62,7 +62,8 @@ def test_two_emulators(world: World, git_factory: GitFactory, kube_env: KubeEnv,
     prod_core = client.CoreV1Api(prod_api)
     dest = unique("team")
     prod_core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=dest)))
-    add_secret(world, cluster_secret(unique("prod"), world.control, "production", production.url, {}))
+    secret_name = unique("prod")
+    add_secret(world, cluster_secret(secret_name, world.control, "production", production.url, {}))
     repo = git_factory.create("app", {"cm.yaml": configmap("in-prod")})
     world.put_project("team", {"sourceRepos": ["*"], "destinations": [{"server": production.url, "namespace": "*"}]})
     name = world.put_app(application(unique("app"), world.control, repo.url, dest, project="team",
@@ -71,6 +72,11 @@ def test_two_emulators(world: World, git_factory: GitFactory, kube_env: KubeEnv,
     assert world.svc.store.operation(name)["phase"] == "Succeeded"
     assert world.configmap_exists(dest, "in-prod", api=prod_api)
     assert not world.configmap_exists(dest, "in-prod")  # not in the control cluster
+
+    world.core.delete_namespaced_secret(secret_name, world.control)  # the cluster is withdrawn
+    refresh_declarative(world.svc, force=True)
+    reconcile(world.svc, name)
+    assert "unknown destination cluster 'production'" in world.conditions(name)["InvalidSpecError"]
 
 
 def test_changed_secret_rebuilds_the_client_and_unreachable_cluster_marks_only_its_apps(
