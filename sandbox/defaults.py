@@ -16,6 +16,7 @@ from typing import Any
 
 from sandbox.errors import ApiError, invalid
 from sandbox.resources import ResourceType
+from sandbox.validation import spec_causes
 
 _SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
@@ -104,6 +105,7 @@ def validate(rt: ResourceType, obj: dict[str, Any]) -> None:
                 raise ApiError(400, f"Secret data[{key}]: illegal base64 data") from None
     if rt.kind == "CustomResourceDefinition":
         causes.extend(_crd_errors(obj))
+    causes.extend(spec_causes(rt.group, rt.kind, obj))
     if causes:
         raise invalid(rt.kind, rt.group, name, causes)
 
@@ -232,7 +234,7 @@ def apply_defaults(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | 
             for prefix in ("batch.kubernetes.io/", ""):
                 labels.setdefault(f"{prefix}controller-uid", uid)
                 labels.setdefault(f"{prefix}job-name", name)
-        _template(obj, "Never")
+        _template(obj)
     elif kind == "CronJob" and isinstance(spec, dict):
         spec.setdefault("concurrencyPolicy", "Allow")
         spec.setdefault("suspend", False)

@@ -99,7 +99,8 @@ def bad_request(message: str) -> ApiError:
 
 def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
     """422 Invalid; each cause is (field, reason type e.g. FieldValueInvalid, message)."""
-    text = "; ".join(f"{field}: {msg}" if field else msg for field, _, msg in causes)
+    parts = [f"{field}: {msg}" if field else msg for field, _, msg in causes]
+    text = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
     subject = f"{kind}.{group}" if group else kind
     return ApiError(
         422,
