@@ -91,8 +91,16 @@ def _parse_body(raw: bytes) -> dict[str, Any]:
             "spec": obj.get("spec") or {}}
 
 
+def _parsed(project: dict[str, Any]) -> AppProject:
+    """A catalog project as the model; one the cluster holds in an invalid form is a 409 naming why."""
+    try:
+        return AppProject.parse(project)
+    except WaveCDError as exc:
+        raise ProjectApiError(409, exc.message) from None
+
+
 def _window_rows(project: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
-    parsed = AppProject.parse(project)
+    parsed = _parsed(project)
     rows = []
     for index, window in enumerate(parsed.spec.sync_windows):
         rows.append({"id": index, "active": is_active(window, now), **window.dump()})
@@ -212,7 +220,7 @@ def create_project_router(svc: Services, tasks: Any, read: list[Depends], write:
         project = _projects(svc).get(app.spec.project)
         if project is None:
             raise ProjectApiError(409, f"Application referencing project {app.spec.project} which does not exist")
-        parsed = AppProject.parse(project)
+        parsed = _parsed(project)
         dst = app.spec.destination
         name_, server = (dst.name or ""), (dst.server or "").rstrip("/")
         for cluster in catalog.clusters(svc.redis):

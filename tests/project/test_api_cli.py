@@ -18,6 +18,7 @@ from typer.testing import CliRunner, Result
 
 from scheduler.api import create_app
 from scheduler.cli import cli
+from shared.project import catalog
 from shared.services import Services
 from shared.settings import Settings
 from tests.api.serving import serve
@@ -127,7 +128,7 @@ def test_project_verbs(setup: tuple[Wavecd, World, httpx.Client], tmp_path: Path
 
 
 def test_api_refusals_are_4xx(setup: tuple[Wavecd, World, httpx.Client]) -> None:
-    _, _, http = setup
+    _, world, http = setup
     assert http.post("/api/v1/projects", content=b"{not yaml: [").status_code == 422
     bad = http.post("/api/v1/projects", json={"metadata": {"name": "p"}, "spec": {"syncWindows": [
         {"kind": "deny", "schedule": "61 * * * *", "duration": "1h", "applications": ["*"]}]}})
@@ -139,6 +140,14 @@ def test_api_refusals_are_4xx(setup: tuple[Wavecd, World, httpx.Client]) -> None
     assert http.get("/api/v1/project-changes/not-an-id").status_code == 404
     assert http.delete("/api/v1/projects/default").status_code == 409
     assert httpx.get(http.base_url.join("/api/v1/projects")).status_code == 401
+
+    # A project the cluster holds in a form WaveCD cannot read is a 409 naming why, never a 500.
+    catalog.publish(world.svc.redis, projects=[{"metadata": {"name": "broken"}, "spec": {"syncWindows": [
+        {"kind": "deny", "schedule": "not cron", "duration": "1h", "applications": ["*"]}]}}])
+    broken = http.get("/api/v1/projects/broken/windows")
+    assert broken.status_code == 409 and "5-field cron" in broken.json()["error"]
+    world.put_app(application("on-broken", world.control, "https://github.com/acme/web", "web", project="broken"))
+    assert http.get("/api/v1/applications/on-broken/syncwindows").status_code == 409
 
 
 def test_cluster_and_repo_lists_show_no_secret(setup: tuple[Wavecd, World, httpx.Client]) -> None:
