@@ -50,8 +50,8 @@ def _app_files(secret_value: str, mode: str = "first", *, obsolete: bool = True)
     files["app/20-secret.yaml"] = yaml.safe_dump({  # no wave annotation: wave 0
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db-credentials"}, "type": "Opaque",
         "stringData": {"username": "app", "password": secret_value}})
-    if not obsolete:
-        files["app/40-obsolete.yaml"] = None
+    if not obsolete:  # already removed by an earlier commit
+        del files["app/40-obsolete.yaml"]
     return files
 
 
