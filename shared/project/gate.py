@@ -160,9 +160,12 @@ def refuse_plan(svc: Services, app: Application | None, cluster: Cluster | None,
     except ProjectError as exc:
         return str(exc)
     records = list(progress.get("steps") or []) + list(progress.get("syncFailSteps") or [])
-    if not any(record.get("objects") for record in records):
+    namespace_to_create = progress.get("namespaceToCreate")
+    if not namespace_to_create and not any(record.get("objects") for record in records):
         return None
-    resources = planned_resources(cluster, records, desired().objects)
+    resources = planned_resources(cluster, records, desired().objects) if records else []
+    if namespace_to_create:  # CreateNamespace=true creates a Namespace: a cluster-scoped kind like any other
+        resources.insert(0, PlannedResource("", "Namespace", "", str(namespace_to_create), False))
     violations = resource_violations(project, resolve_destination(svc.clusters, app), resources)
     if not violations:
         return None

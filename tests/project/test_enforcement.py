@@ -242,3 +242,40 @@ def test_orphaned_resources_warning(world: World, git_factory: GitFactory) -> No
     world.put_project("team", team_project("team-", orphanedResources={"warn": False}))
     reconcile(world.svc, name)
     assert "OrphanedResourceWarning" not in world.conditions(name)
+
+
+def test_create_namespace_needs_namespace_in_the_cluster_whitelist(world: World, git_factory: GitFactory) -> None:
+    repo = git_factory.create("app", {"cm.yaml": configmap("cfg")})
+    dest = unique("team")  # does not exist yet: CreateNamespace=true would create it
+    world.namespaces.append(dest)
+    world.put_project("team", team_project("team-"))
+    doc = application(unique("app"), world.control, repo.url, dest, project="team")
+    doc["spec"]["syncPolicy"]["syncOptions"] = ["CreateNamespace=true"]
+    name = world.put_app(doc)
+    reconcile(world.svc, name)
+    op = world.svc.store.operation(name)
+    assert op["phase"] == "Failed"
+    assert f"core/Namespace {dest}: resource :Namespace is not permitted in project team" in op["message"]
+    with pytest.raises(client.ApiException) as info:
+        world.core.read_namespace(dest)
+    assert info.value.status == 404
+
+    world.put_project("team", team_project("team-", clusterResourceWhitelist=[{"group": "", "kind": "Namespace"}]))
+    world.svc.store.request_sync(name, {"prune": True})
+    reconcile(world.svc, name)
+    assert world.svc.store.operation(name)["phase"] == "Succeeded"
+    assert world.configmap_exists(dest, "cfg")
+
+
+def test_hooks_are_judged_like_other_objects(world: World, git_factory: GitFactory) -> None:
+    hook = yaml.safe_load(CLUSTER_ROLE)
+    hook["metadata"]["annotations"] = {"argocd.argoproj.io/hook": "PreSync"}
+    repo = git_factory.create("app", {"cm.yaml": configmap("cfg"), "hook.yaml": yaml.safe_dump(hook)})
+    dest = world.namespace("team")
+    world.put_project("team", team_project("team-"))
+    name = world.put_app(application(unique("app"), world.control, repo.url, dest, project="team"))
+    reconcile(world.svc, name)
+    op = world.svc.store.operation(name)
+    assert op["phase"] == "Failed"
+    assert "resource rbac.authorization.k8s.io:ClusterRole is not permitted" in op["message"]
+    assert not world.configmap_exists(dest, "cfg")
