@@ -11,7 +11,6 @@ import pytest
 import yaml
 from kubernetes import client
 
-from shared.services import Services
 from tests.fixtures.git import GitFactory
 from tests.project.driver import World, application, configmap, reconcile, unique
 
@@ -219,10 +218,6 @@ def test_escape_repo_url_tricks_are_refused(world: World, git_factory: GitFactor
     assert "is not permitted in project 'team'" in world.conditions(name)["InvalidSpecError"]
     assert world.svc.store.operation(name) is None
 
-
-def test_services_are_per_test(world: World) -> None:
-    assert isinstance(world.svc, Services)
-    assert world.svc.settings.app_namespace == world.control
 
 
 def test_orphaned_resources_warning(world: World, git_factory: GitFactory) -> None:
