@@ -153,3 +153,32 @@ def undeclared_fields(value: Any, node: Node, path: str = "") -> list[str]:
         for index, item in enumerate(value):
             found += undeclared_fields(item, node.items(), f"{path}[{index}]")
     return found
+
+
+def prune_undeclared(value: Any, node: Node, path: str = "") -> list[str]:
+    """Remove, in place, the fields the schema does not declare; return their paths in document order.
+
+    This is what kube-apiserver's decoder does with unknown fields of built-in kinds and what structural
+    pruning does for custom resources (unless `x-kubernetes-preserve-unknown-fields`). Paths read as the
+    API server prints them: `spec.template.spec.containers[0].bogus`.
+    """
+    raw = node.raw
+    if raw is None or raw.get("x-kubernetes-preserve-unknown-fields") or raw.get("x-kubernetes-int-or-string"):
+        return []
+    found: list[str] = []
+    if isinstance(value, dict):
+        props = raw.get("properties")
+        extra = raw.get("additionalProperties")
+        if props is None and extra is None:
+            return []
+        for key in list(value):
+            where = f"{path}.{key}" if path else key
+            if (props is not None and key in props) or isinstance(extra, dict):
+                found += prune_undeclared(value[key], node.child(key), where)
+            elif extra is not True:
+                found.append(where)
+                del value[key]
+    elif isinstance(value, list) and raw.get("items") is not None:
+        for index, item in enumerate(value):
+            found += prune_undeclared(item, node.items(), f"{path}[{index}]")
+    return found

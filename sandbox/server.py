@@ -28,7 +28,7 @@ from sandbox.collector import Collector
 from sandbox.errors import ApiError, bad_request
 from sandbox.resources import ResourceType
 from sandbox.selectors import labels_match, parse_field_selector, parse_label_selector
-from sandbox.store import Store, WriteOptions
+from sandbox.store import FieldValidation, Store, WriteOptions
 
 _JSON = "application/json"
 # Resources whose DELETE answers with the deleted object rather than a Status (their registries set
@@ -199,9 +199,11 @@ class _Handler(BaseHTTPRequestHandler):
             return b"".join(chunks)
         return b""
 
-    def _send(self, code: int, payload: Any, content_type: str = _JSON) -> None:
+    def _send(self, code: int, payload: Any, content_type: str = _JSON, warnings: list[str] | None = None) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload, separators=(",", ":")).encode()
         self.send_response(code)
+        for warning in warnings or ():
+            self.send_header("Warning", "299 - " + json.dumps(warning))
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-cache, private")
@@ -329,6 +331,20 @@ class _Handler(BaseHTTPRequestHandler):
         agent = self.headers.get("User-Agent") or ""
         return agent.split("/", 1)[0][:128]
 
+    @staticmethod
+    def _field_validation(params: dict[str, list[str]], options_kind: str) -> FieldValidation:
+        value = _first(params, "fieldValidation") or ""
+        if not value:
+            return FieldValidation.WARN
+        try:
+            return FieldValidation(value)
+        except ValueError:
+            message = f'Unsupported value: "{value}": supported values: "", "Ignore", "Strict", "Warn"'
+            raise ApiError(422, f'{options_kind}.meta.k8s.io "" is invalid: fieldValidation: {message}', "Invalid",
+                           group="meta.k8s.io", kind=options_kind,
+                           causes=[{"reason": "FieldValueNotSupported", "message": message,
+                                    "field": "fieldValidation"}]) from None
+
     def _dry_run(self, params: dict[str, list[str]], options: dict[str, Any] | None = None) -> bool:
         values = list(params.get("dryRun", [])) + list((options or {}).get("dryRun") or [])
         for value in values:
@@ -359,13 +375,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._require(rt, "create")
             if rt.namespaced and route.namespace is None:
                 raise ApiError(404, "the server could not find the requested resource")
-            opts = WriteOptions(self._dry_run(params), self._manager(params))
-            self._send(201, store.create(rt, ns, self._decode(raw), opts))
+            opts = WriteOptions(self._dry_run(params), self._manager(params),
+                                field_validation=self._field_validation(params, "CreateOptions"))
+            self._send(201, store.create(rt, ns, self._decode(raw), opts), warnings=opts.warnings)
         elif method == "PUT" and name:
             self.owner.count("update", resource)
             self._require(rt, "update")
-            opts = WriteOptions(self._dry_run(params), self._manager(params), subresource=sub)
-            self._send(200, store.update(rt, ns, name, self._decode(raw), opts))
+            opts = WriteOptions(self._dry_run(params), self._manager(params), subresource=sub,
+                                field_validation=self._field_validation(params, "UpdateOptions"))
+            self._send(200, store.update(rt, ns, name, self._decode(raw), opts), warnings=opts.warnings)
         elif method == "PATCH" and name:
             self.owner.count("patch", resource)
             self._require(rt, "patch")
@@ -376,9 +394,10 @@ class _Handler(BaseHTTPRequestHandler):
                                     "specified for non-apply patch", "Invalid")
             opts = WriteOptions(self._dry_run(params), self._manager(params) if content_type !=
                                 "application/apply-patch+yaml" else (_first(params, "fieldManager") or ""),
-                                force=_bool(force), subresource=sub)
+                                force=_bool(force), subresource=sub,
+                                field_validation=self._field_validation(params, "PatchOptions"))
             obj, created = store.patch(rt, ns, name, content_type, raw, opts)
-            self._send(201 if created else 200, obj)
+            self._send(201 if created else 200, obj, warnings=opts.warnings)
         elif method == "DELETE":
             # As in Kubernetes, a DELETE with a body takes its options from the body alone: the query
             # string (dryRun, propagationPolicy, ...) is then ignored.

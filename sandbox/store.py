@@ -9,12 +9,14 @@ requests and renders answers.
 from __future__ import annotations
 
 import copy
+import enum
 import random
 import threading
 import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from sandbox import apply as ssa
@@ -22,7 +24,7 @@ from sandbox.defaults import Allocator, apply_defaults, validate
 from sandbox.errors import ApiError, already_exists, bad_request, conflict, invalid, not_found, qualified
 from sandbox.patching import json_patch, merge_patch, strategic_merge_patch
 from sandbox.resources import Registry, ResourceType
-from sandbox.schema import Node, root_node, undeclared_fields
+from sandbox.schema import Node, prune_undeclared, root_node, undeclared_fields
 
 Key = tuple[str, str]  # (group, plural)
 ObjKey = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped
@@ -37,6 +39,14 @@ PATCH_TYPES = {
 _GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 _CRD_KEY: Key = ("apiextensions.k8s.io", "customresourcedefinitions")
 _NS_KEY: Key = ("", "namespaces")
+
+
+class FieldValidation(enum.Enum):
+    """What a write does with fields the schema does not declare (the `fieldValidation` parameter)."""
+
+    IGNORE = "Ignore"  # drop them
+    WARN = "Warn"  # drop them and say so in Warning headers (the default)
+    STRICT = "Strict"  # refuse the write
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,9 @@ class WriteOptions:
     manager: str = ""
     force: bool = False
     subresource: str = ""
+    field_validation: FieldValidation = FieldValidation.WARN
+    patch: bool = False  # the body is the result of a (non-apply) patch
+    warnings: list[str] = dataclass_field(default_factory=list)  # sent back as `Warning: 299 - "..."` headers
 
 
 def _meta(obj: dict[str, Any]) -> dict[str, Any]:
@@ -197,6 +210,28 @@ class Store:
         else:
             meta.pop("namespace", None)
 
+    def _drop_unknown_fields(self, rt: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> None:
+        """Prune undeclared fields as kube-apiserver's decoder (or CRD structural pruning) does."""
+        body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+        unknown = prune_undeclared(body, self.node(rt))
+        if not unknown:
+            return
+        if rt.custom:  # structural pruning reports sorted paths; the built-in decoder, document order
+            unknown.sort()
+        problems = ", ".join(f'unknown field "{path}"' for path in unknown)
+        if opts.field_validation is FieldValidation.STRICT:
+            if opts.patch:
+                raise ApiError(422, f' "" is invalid: patch: Invalid value: "...": strict decoding error: {problems}',
+                               "Invalid", causes=[{"reason": "FieldValueInvalid", "field": "patch",
+                                                   "message": f'Invalid value: "...": strict decoding error: '
+                                                              f"{problems}"}])
+            raise bad_request(f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: strict '
+                              f"decoding error: {problems}")
+        if opts.field_validation is FieldValidation.WARN:
+            opts.warnings += [f'unknown field "{path}"' for path in unknown]
+        for key in [k for k in obj if k not in ("apiVersion", "kind") and k not in body]:
+            del obj[key]
+
     @staticmethod
     def _spec_view(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in obj.items()
@@ -224,6 +259,8 @@ class Store:
                managed_by_apply: bool = False) -> dict[str, Any]:
         with self.lock:
             obj = self._check_type(rt, body)
+            if not managed_by_apply:
+                self._drop_unknown_fields(rt, obj, opts)
             self._set_namespace(rt, namespace, obj)
             meta = _meta(obj)
             self._check_namespace(rt, namespace, creating=True, name=str(meta.get("name") or ""))
@@ -274,6 +311,8 @@ class Store:
             if old is None:
                 raise not_found(rt.plural, rt.group, name)
             new = self._check_type(rt, body)
+            if not managed:
+                self._drop_unknown_fields(rt, new, opts)
             self._set_namespace(rt, namespace, new)
             meta = _meta(new)
             if meta.get("name") and meta["name"] != name:
@@ -387,6 +426,7 @@ class Store:
                 patched = strategic_merge_patch(current, body, self.node(rt))
             if not isinstance(patched, dict):
                 raise bad_request("the patched object must be a JSON object")
+            opts.patch = True
             return self.update(rt, namespace, name, patched, opts), False
 
     def _apply(self, rt: ResourceType, namespace: str, name: str, old: dict[str, Any] | None, config: Any,

@@ -7,12 +7,15 @@ termination and CRD establishment happen later than the request: tests wait for 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from kubernetes import client
+
+_WARNING = re.compile(r'\d{3} \S+ ("(?:[^"\\]|\\.)*")')
 
 
 def _decode(data: bytes | str | None) -> Any:
@@ -23,9 +26,9 @@ def _decode(data: bytes | str | None) -> Any:
         return data.decode() if isinstance(data, bytes) else data
 
 
-def call(api: client.ApiClient, method: str, path: str, body: Any = None, *, content_type: str | None = None,
-         query: dict[str, str] | None = None) -> tuple[int, Any]:
-    """A raw request through the official client's transport; returns (status, decoded JSON or text)."""
+def request(api: client.ApiClient, method: str, path: str, body: Any = None, *, content_type: str | None = None,
+            query: dict[str, str] | None = None) -> tuple[int, Any, list[str]]:
+    """A raw request through the official client's transport: (status, decoded body, Warning header texts)."""
     url = api.configuration.host + path
     if query:
         url += "?" + "&".join(f"{k}={v}" for k, v in query.items())
@@ -37,9 +40,19 @@ def call(api: client.ApiClient, method: str, path: str, body: Any = None, *, con
     try:
         response = api.call_api(method, url, header_params=headers, body=body)
         response.read()
-        return response.status, _decode(response.data)
+        status, data, received = response.status, response.data, response.headers
     except client.ApiException as exc:
-        return exc.status, _decode(exc.body)
+        status, data, received = exc.status, exc.body, exc.headers
+    values = received.getlist("Warning") if received else []
+    warnings = [json.loads(text) for value in values for text in _WARNING.findall(value)]
+    return status, _decode(data), warnings
+
+
+def call(api: client.ApiClient, method: str, path: str, body: Any = None, *, content_type: str | None = None,
+         query: dict[str, str] | None = None) -> tuple[int, Any]:
+    """A raw request through the official client's transport; returns (status, decoded JSON or text)."""
+    status, data, _ = request(api, method, path, body, content_type=content_type, query=query)
+    return status, data
 
 
 def api_error(fn: Any, *args: Any, **kwargs: Any) -> tuple[int, dict[str, Any]]:
