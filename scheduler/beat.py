@@ -10,6 +10,10 @@ from __future__ import annotations
 from shared.settings import get_settings
 from workers.celery_app import app
 
+# Beat sends nothing but the tick, a heartbeat: no "task-sent" event for it, so Flower (and any other
+# event consumer) shows the work (fetch, diff, wave_apply, health_check) rather than a clock. The workers
+# keep the tick's own events out too (task_annotations in workers.celery_app).
+app.conf.task_send_sent_event = False
 app.conf.beat_schedule = {
     "wavecd-tick": {
         "task": "wavecd.tick",

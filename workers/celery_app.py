@@ -63,6 +63,8 @@ def _config() -> dict[str, object]:
         broker_connection_retry_on_startup=True,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_send_task_events=True,
+        # The beat's heartbeat task runs every few seconds: its events would bury the syncs in Flower.
+        task_annotations={"wavecd.tick": {"send_events": False}},
         task_send_sent_event=True,
         worker_hijack_root_logger=False,
         timezone="UTC",

