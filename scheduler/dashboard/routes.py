@@ -115,6 +115,8 @@ def create_dashboard_router(svc: Services, tasks: TaskSender, sessions: Sessions
     # -- signing in ---------------------------------------------------------------------------------
     @router.get("/login")
     def login_page(request: Request, next: str | None = None) -> Response:  # noqa: A002 - Argo CD's name
+        if sessions.signed_in(request):
+            return RedirectResponse(safe_next(next), status_code=303)
         return page(request, "login.html", next=safe_next(next), error="")
 
     @router.post("/login")
@@ -130,7 +132,7 @@ def create_dashboard_router(svc: Services, tasks: TaskSender, sessions: Sessions
             return page(request, "login.html", status=401, next=safe_next(next),
                         error="invalid API token" if token.strip() else "enter the API token")
         response = RedirectResponse(safe_next(next), status_code=303)
-        sessions.set_cookie(request, response, token)
+        sessions.set_cookie(request, response)
         return _security_headers(response)
 
     @router.post("/logout", dependencies=writes)

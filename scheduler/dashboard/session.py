@@ -1,11 +1,12 @@
 """Signing in to the dashboard with the API token, and keeping its writes safe from other sites.
 
 A browser cannot send an `Authorization` header on page loads, so the dashboard takes the same token as
-the REST API once, on its sign-in page, and keeps it in an HttpOnly, SameSite=Strict cookie (scripts
-cannot read it, other sites' requests do not carry it). Every write also needs a CSRF token: an HMAC of
-the API token that the pages carry in a meta tag and the script sends as a header. A cross-site form or
-script can neither read it nor set a header on a simple request, and a request whose Origin is not our
-own is refused outright. Rotating the API token signs everyone out.
+the REST API once, on its sign-in page, and keeps a session in an HttpOnly, SameSite=Strict cookie (scripts
+cannot read it, other sites' requests do not carry it). The cookie is not the token itself but the sign-in
+time and an HMAC of it keyed by the token: it expires after 12 hours, is no use against the REST API, and
+rotating the API token signs everyone out. Every write also needs a CSRF token (another HMAC of the token)
+that the pages carry in a meta tag and the script sends as a header: a cross-site form or script can neither
+read it nor set a header on a simple request, and a request whose Origin is not our own is refused outright.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
@@ -20,7 +22,9 @@ from fastapi import Request, Response
 COOKIE = "wavecd_session"
 CSRF_HEADER = "x-csrf-token"
 _CSRF_CONTEXT = b"wavecd-dashboard-csrf-v1"
-_MAX_AGE = 12 * 3600
+_SESSION_CONTEXT = "wavecd-dashboard-session-v1"
+MAX_AGE = 12 * 3600
+_CLOCK_SKEW = 60
 
 
 class SignInRequired(Exception):
@@ -45,8 +49,20 @@ class Sessions:
     def token_matches(self, candidate: str) -> bool:
         return bool(candidate) and secrets.compare_digest(candidate.strip().encode(), self._token)
 
+    def session_value(self, issued: int | None = None) -> str:
+        """`<sign-in time>.<HMAC of it>`: what the cookie holds instead of the token."""
+        issued = int(time.time()) if issued is None else issued
+        mac = hmac.new(self._token, f"{_SESSION_CONTEXT}:{issued}".encode(), hashlib.sha256).hexdigest()
+        return f"{issued}.{mac}"
+
     def signed_in(self, request: Request) -> bool:
-        return self.token_matches(request.cookies.get(COOKIE, ""))
+        issued_text, _, _ = request.cookies.get(COOKIE, "").partition(".")
+        if not issued_text.isdigit():
+            return False
+        issued = int(issued_text)
+        if not -_CLOCK_SKEW <= time.time() - issued <= MAX_AGE:
+            return False
+        return secrets.compare_digest(request.cookies[COOKIE].encode(), self.session_value(issued).encode())
 
     def require(self, request: Request) -> None:
         if not self.signed_in(request):
@@ -60,8 +76,8 @@ class Sessions:
         if not sent or not secrets.compare_digest(sent.encode(), self.csrf_token.encode()):
             raise CrossSiteRefused("cross-site request refused: missing or wrong CSRF token")
 
-    def set_cookie(self, request: Request, response: Response, token: str) -> None:
-        response.set_cookie(COOKIE, token.strip(), max_age=_MAX_AGE, httponly=True, samesite="strict",
+    def set_cookie(self, request: Request, response: Response) -> None:
+        response.set_cookie(COOKIE, self.session_value(), max_age=MAX_AGE, httponly=True, samesite="strict",
                             secure=request.url.scheme == "https", path="/")
 
     @staticmethod

@@ -300,6 +300,11 @@ def _key(item: dict[str, Any]) -> tuple[str, str, str, str]:
     return (str(item.get("group") or ""), str(item["kind"]), str(item.get("namespace") or ""), str(item["name"]))
 
 
+def _named(items: Any) -> list[dict[str, Any]]:  # noqa: ANN401 - any JSON value
+    """The entries of a status list that name a resource (a damaged document shows less, never fails)."""
+    return [i for i in items or [] if isinstance(i, dict) and i.get("kind") and i.get("name")]
+
+
 def _groups(status: dict[str, Any], op: dict[str, Any] | None) -> list[ResourceGroup]:
     """Every resource in apply order (phase, wave, kind, name), grouped by phase and wave.
 
@@ -310,11 +315,11 @@ def _groups(status: dict[str, Any], op: dict[str, Any] | None) -> list[ResourceG
     results: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     hooks: list[ResourceRow] = []
     if op is not None:
-        for result in (op.get("syncResult") or {}).get("resources") or []:
+        for result in _named((op.get("syncResult") or {}).get("resources")):
             results[_key(result)] = result
         hook_names = (op.get("progress") or {}).get("hookNames") or {}
         for step in (op.get("progress") or {}).get("steps") or []:
-            for item in step.get("objects") or []:
+            for item in _named(step.get("objects")):
                 if item.get("action") == "hook":
                     key = _key(item)
                     shown = hook_names.get(f"{step['phase']}:{ResourceKey.from_dict(item)}", item["name"])
@@ -327,7 +332,7 @@ def _groups(status: dict[str, Any], op: dict[str, Any] | None) -> list[ResourceG
                 else:
                     planned[_key(item)] = (str(step["phase"]), int(step["wave"]))
     rows: list[ResourceRow] = []
-    for res in status.get("resources") or []:
+    for res in _named(status.get("resources")):
         key = _key(res)
         phase, wave = planned.get(key, ("Sync", 0))
         if isinstance(res.get("syncWave"), int):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,32 @@ def test_signing_in_sets_an_http_only_strict_cookie_and_goes_only_to_local_pages
     # A sign-in form posted from another site is refused (login CSRF).
     forged = served.client.post("/login", data={"token": TOKEN}, headers={"Origin": "http://evil.example"})
     assert forged.status_code == 403 and "set-cookie" not in forged.headers
+
+
+def test_the_session_cookie_is_not_the_token_and_expires(served: Served):
+    from scheduler.dashboard.session import COOKIE, MAX_AGE, Sessions
+
+    with served.signed_in() as browser:
+        value = browser.cookies[COOKIE]
+        assert TOKEN not in value
+        assert browser.get("/applications").status_code == 200
+    # Useless against the REST API.
+    api = served.client.get("/api/v1/applications", headers={"Authorization": f"Bearer {value}"})
+    assert api.status_code in (401, 403)
+    now = int(time.time())
+    refused = {
+        "expired": Sessions(TOKEN).session_value(now - MAX_AGE - 5),
+        "from the future": Sessions(TOKEN).session_value(now + 3600),
+        "another server's token": Sessions("another-token-0123456789").session_value(now),
+        "forged": f"{now}.{'0' * 64}",
+        "the raw token": TOKEN,
+    }
+    for why, cookie in refused.items():
+        response = served.client.get("/applications", headers={"Cookie": f"{COOKIE}={cookie}"})
+        assert response.status_code == 303 and response.headers["location"].startswith("/login"), why
+    recent = Sessions(TOKEN).session_value(now - 60)
+    fresh = served.client.get("/applications", headers={"Cookie": f"{COOKIE}={recent}"})
+    assert fresh.status_code == 200
 
 
 def test_pages_forbid_framing_and_foreign_content(served: Served):
