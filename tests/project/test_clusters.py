@@ -80,16 +80,13 @@ def test_two_emulators(world: World, git_factory: GitFactory, kube_env: KubeEnv,
 
 
 def test_changed_secret_rebuilds_the_client_and_unreachable_cluster_marks_only_its_apps(
-        world: World, git_factory: GitFactory, make_sandbox: Callable[..., tuple[SandboxServer, client.ApiClient]]
-) -> None:
-    edge, edge_api = make_sandbox()
-    client.CoreV1Api(edge_api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="web")))
+        world: World, git_factory: GitFactory, kube_env: KubeEnv) -> None:
     secret_name = unique("edge")
     dead = f"http://127.0.0.1:{free_port()}"
     add_secret(world, cluster_secret(secret_name, world.control, "edge", dead, {}))
     repo = git_factory.create("app", {"cm.yaml": configmap("edge-cfg")})
-    local_dest = world.namespace("team")
-    on_edge = world.put_app(application(unique("app"), world.control, repo.url, "web",
+    edge_dest, local_dest = world.namespace("team"), world.namespace("team")
+    on_edge = world.put_app(application(unique("app"), world.control, repo.url, edge_dest,
                                         destination={"name": "edge"}))
     local = world.put_app(application(unique("app"), world.control, repo.url, local_dest))
 
@@ -99,9 +96,11 @@ def test_changed_secret_rebuilds_the_client_and_unreachable_cluster_marks_only_i
     assert world.svc.store.operation(on_edge) is None
     assert world.svc.store.operation(local)["phase"] == "Succeeded"
 
-    body = cluster_secret(secret_name, world.control, "edge", edge.url, {})
-    world.core.replace_namespaced_secret(secret_name, world.control, body)
+    # The Secret now points at the suite's cluster (reached under the name "edge"): a new client is built.
+    server, config = argo_config_from_kubeconfig(kube_env.kubeconfig, kube_env.context)
+    world.core.replace_namespaced_secret(secret_name, world.control,
+                                         cluster_secret(secret_name, world.control, "edge", server, config))
     refresh_declarative(world.svc, force=True)
     reconcile(world.svc, on_edge)
     assert world.svc.store.operation(on_edge)["phase"] == "Succeeded"
-    assert world.configmap_exists("web", "edge-cfg", api=edge_api)
+    assert world.configmap_exists(edge_dest, "edge-cfg")
