@@ -6,6 +6,10 @@ repository has the usual layers in sync waves: namespace and RBAC (wave 1), secr
 then the application's Deployment and Service (wave 4). It is a bare repository served over `file://`
 (what the workers fetch) plus a checkout whose `origin` is that repository, so a user edits, commits and
 pushes with plain git and watches the sync. Everything is made with pygit2; nothing here runs git.
+
+The manifests are written as a person would write them (no YAML anchors for repeated label maps), and
+the checkout carries a git identity when none is configured, so the suggested `git commit` works in a
+fresh home.
 """
 
 from __future__ import annotations
@@ -104,8 +108,15 @@ def _wave(meta: dict[str, Any], wave: int) -> dict[str, Any]:
     return meta
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a mapping used twice (a label selector and its pod labels) out twice, not as `&id001`/`*id001`."""
+
+    def ignore_aliases(self, data: Any) -> bool:  # noqa: ANN401 - any YAML node value
+        return True
+
+
 def _dump(*docs: dict[str, Any], header: str) -> str:
-    return f"# {header}\n" + yaml.safe_dump_all(list(docs), sort_keys=False)
+    return f"# {header}\n" + yaml.dump_all(list(docs), Dumper=_PlainDumper, sort_keys=False)
 
 
 def _postgres_statefulset(namespace: str) -> list[dict[str, Any]]:
@@ -254,7 +265,17 @@ def _create(root: Path, namespace: str, database: Database) -> DemoRepo:
                            tree, [])
     if not checkout_path.exists():
         pygit2.clone_repository(demo.url, str(checkout_path), checkout_branch=DEMO_BRANCH)
+    _ensure_identity(pygit2.Repository(str(checkout_path)))
     return demo
+
+
+def _ensure_identity(repo: pygit2.Repository) -> None:
+    """Give the checkout a committer identity when git would find none (a fresh home has no ~/.gitconfig),
+    so `git commit` works there; a user's own identity, global or local, is left as it is."""
+    config = repo.config
+    for key, value in zip(("user.name", "user.email"), _AUTHOR, strict=True):
+        if key not in config:
+            config[key] = value  # written to the checkout's own .git/config
 
 
 def demo_application(repo: DemoRepo, *, app_namespace: str, name: str = DEMO_APP_NAME,

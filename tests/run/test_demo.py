@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +148,38 @@ def test_an_unwritable_place_is_a_clear_error(tmp_path: Path):
     blocker.write_text("not a directory")
     with pytest.raises(ConfigurationError, match="cannot create the demo repository under"):
         create_demo_repo(blocker / "demo")
+
+
+def test_manifests_carry_no_yaml_anchors():
+    """A label map used twice (selector and pod labels) is written out twice, as a person would."""
+    for database in ("statefulset", "cnpg"):
+        for name, text in demo_manifests(database=database, password="pw").items():
+            assert "&id" not in text and "*id" not in text, f"{name} has YAML anchors:\n{text}"
+    deployment = next(d for d in _docs(demo_manifests(password="pw")) if d["kind"] == "Deployment")
+    assert deployment["spec"]["selector"]["matchLabels"] == deployment["spec"]["template"]["metadata"]["labels"]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="the git command is not installed")
+def test_the_suggested_git_commit_works_in_a_home_without_a_git_identity(tmp_path: Path):
+    home = tmp_path / "user"
+    home.mkdir()
+    env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1"}
+    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
+        assert var not in env
+    # pygit2 looks for global and system config as git does: point it at the same empty home.
+    levels = (pygit2.enums.ConfigLevel.GLOBAL, pygit2.enums.ConfigLevel.XDG, pygit2.enums.ConfigLevel.SYSTEM)
+    saved = {level: pygit2.settings.search_path[level] for level in levels}
+    try:
+        for level in levels:
+            pygit2.settings.search_path[level] = str(home)
+        demo = create_demo_repo(tmp_path / "demo")
+    finally:
+        for level, path in saved.items():
+            pygit2.settings.search_path[level] = path
+    assert "email = demo@wavecd.invalid" in (demo.checkout / ".git" / "config").read_text()
+    app_file = demo.checkout / "manifests" / "40-app.yaml"
+    app_file.write_text(app_file.read_text().replace("replicas: 2", "replicas: 3"))
+    for command in (["git", "commit", "-am", "Scale the app"], ["git", "push"]):
+        result = subprocess.run(command, cwd=demo.checkout, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, f"{' '.join(command)}: {result.stdout}{result.stderr}"
+    assert demo.head() == str(pygit2.Repository(str(demo.checkout)).head.target)
