@@ -197,12 +197,12 @@ def _revision(sha: str | None, meta: dict[str, RevisionMetadata]) -> Revision | 
 
 def _step_label(op: dict[str, Any]) -> str:
     progress = op.get("progress") or {}
-    steps = progress.get("steps") or []
+    steps = _steps(progress)
     if not steps or op.get("phase") not in (RUNNING, TERMINATING):
         return ""
-    index = min(int(progress.get("step", 0)), len(steps) - 1)
-    step = steps[index]
-    return f"{step['phase']} wave {step['wave']}, step {index + 1} of {len(steps)}"
+    index = min(int(progress.get("step") or 0), len(steps) - 1)
+    phase, wave = _phase_wave(steps[index])
+    return f"{phase} wave {wave}, step {index + 1} of {len(steps)}"
 
 
 def _last_synced(status: dict[str, Any], op: dict[str, Any] | None) -> str:
@@ -300,6 +300,17 @@ def _key(item: dict[str, Any]) -> tuple[str, str, str, str]:
     return (str(item.get("group") or ""), str(item["kind"]), str(item.get("namespace") or ""), str(item["name"]))
 
 
+def _phase_wave(step: dict[str, Any]) -> tuple[str, int]:
+    try:
+        return str(step.get("phase") or "Sync"), int(step.get("wave") or 0)
+    except (TypeError, ValueError):
+        return str(step.get("phase") or "Sync"), 0
+
+
+def _steps(progress: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in progress.get("steps") or [] if isinstance(s, dict)]
+
+
 def _named(items: Any) -> list[dict[str, Any]]:  # noqa: ANN401 - any JSON value
     """The entries of a status list that name a resource (a damaged document shows less, never fails)."""
     return [i for i in items or [] if isinstance(i, dict) and i.get("kind") and i.get("name")]
@@ -318,19 +329,20 @@ def _groups(status: dict[str, Any], op: dict[str, Any] | None) -> list[ResourceG
         for result in _named((op.get("syncResult") or {}).get("resources")):
             results[_key(result)] = result
         hook_names = (op.get("progress") or {}).get("hookNames") or {}
-        for step in (op.get("progress") or {}).get("steps") or []:
+        for step in _steps(op.get("progress") or {}):
+            phase, wave = _phase_wave(step)
             for item in _named(step.get("objects")):
                 if item.get("action") == "hook":
                     key = _key(item)
-                    shown = hook_names.get(f"{step['phase']}:{ResourceKey.from_dict(item)}", item["name"])
+                    shown = hook_names.get(f"{phase}:{ResourceKey.from_dict(item)}", item["name"])
                     result = next((r for r in results.values() if r.get("name") == shown
-                                   and r.get("syncPhase") == step["phase"]), {})
-                    hooks.append(ResourceRow(phase=step["phase"], wave=int(step["wave"]), group=key[0], kind=key[1],
+                                   and r.get("syncPhase") == phase), {})
+                    hooks.append(ResourceRow(phase=phase, wave=wave, group=key[0], kind=key[1],
                                              namespace=key[2], name=shown, hook=True,
                                              sync_status=str(result.get("hookPhase") or "Pending"),
                                              message=str(result.get("message") or "")))
                 else:
-                    planned[_key(item)] = (str(step["phase"]), int(step["wave"]))
+                    planned[_key(item)] = (phase, wave)
     rows: list[ResourceRow] = []
     for res in _named(status.get("resources")):
         key = _key(res)
@@ -355,8 +367,8 @@ def _groups(status: dict[str, Any], op: dict[str, Any] | None) -> list[ResourceG
 def _timeline(op: dict[str, Any], meta: dict[str, RevisionMetadata]) -> Timeline:
     """The operation's steps as done, running, waiting or failed, with the wave gate's waiting list."""
     progress = op.get("progress") or {}
-    steps = progress.get("steps") or []
-    current = int(progress.get("step", 0))
+    steps = _steps(progress)
+    current = int(progress.get("step") or 0)
     phase = str(op.get("phase") or "")
     stage = str(progress.get("stage") or "")
     gate = progress.get("waitingOn") or {}
@@ -375,10 +387,11 @@ def _timeline(op: dict[str, Any], meta: dict[str, RevisionMetadata]) -> Timeline
             waiting_on = [WaitingResource(kind=str(w["kind"]), namespace=str(w.get("namespace") or ""),
                                           name=str(w["name"]), health=str(w.get("health") or ""),
                                           message=str(w.get("message") or ""))
-                          for w in gate.get("resources") or []]
-        out.append(TimelineStep(index=index, phase=str(step["phase"]), wave=int(step["wave"]), state=state,
+                          for w in _named(gate.get("resources"))]
+        phase_name, wave = _phase_wave(step)
+        out.append(TimelineStep(index=index, phase=phase_name, wave=wave, state=state,
                                 stage=stage if state == StepState.RUNNING else "",
-                                resources=[f"{o['kind']}/{o['name']}" for o in step.get("objects") or []],
+                                resources=[f"{o['kind']}/{o['name']}" for o in _named(step.get("objects"))],
                                 waiting_on=waiting_on))
     sync = (op.get("operation") or {}).get("sync") or {}
     return Timeline(id=str(op.get("id") or ""), phase=phase, message=str(op.get("message") or ""),

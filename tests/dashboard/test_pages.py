@@ -377,3 +377,19 @@ def test_text_from_git_and_the_cluster_is_escaped(served: Served):
     with served.signed_in() as browser:
         page = browser.get("/applications/x").text
     assert hostile not in page and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page
+
+
+def test_a_damaged_status_document_shows_what_it_can(served: Served):
+    seed(served.store, application("odd"),
+         {"sync": {"status": "Synced"}, "resources": [{"kind": "ConfigMap"}, "junk", {"kind": "Secret", "name": "s"}],
+          "history": []},
+         {"id": "op", "phase": "Running", "progress": {"step": 0, "stage": "wait", "steps": [
+             {"objects": [{"kind": "Job"}, {"kind": "Job", "name": "j", "action": "hook"}]}, "junk",
+             {"phase": "Sync", "wave": "not-a-number", "objects": None}],
+             "waitingOn": {"step": 0, "resources": [{"health": "Progressing"}]}}})
+    with served.signed_in() as browser:
+        page = browser.get("/applications/odd")
+        listing = browser.get("/ui/fragments/applications")
+    assert page.status_code == 200 and listing.status_code == 200
+    assert 'data-resource="Secret/s"' in page.text and 'data-resource="Job/j"' in page.text
+    assert re.findall(r'data-wave="(-?\d+)" data-state="(\w+)"', page.text) == [("0", "running"), ("0", "waiting")]
