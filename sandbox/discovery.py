@@ -98,6 +98,10 @@ def resource_list(registry: Registry, group: str, version: str) -> dict[str, Any
         if t.status:
             resources.append({"name": f"{t.plural}/status", "singularName": "", "namespaced": t.namespaced,
                               "kind": t.kind, "verbs": ["get", "patch", "update"]})
+        if t.scale is not None:
+            resources.append({"name": f"{t.plural}/scale", "singularName": "", "namespaced": t.namespaced,
+                              "group": "autoscaling", "version": "v1", "kind": "Scale",
+                              "verbs": ["get", "patch", "update"]})
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",

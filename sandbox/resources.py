@@ -21,6 +21,18 @@ GENERATION_KINDS = frozenset({
 
 
 @dataclass(frozen=True)
+class ScalePaths:
+    """Where a kind keeps what its `/scale` subresource shows (CRD `subresources.scale` spelling)."""
+
+    spec_replicas: str = ".spec.replicas"
+    status_replicas: str = ".status.replicas"
+    label_selector: str = ".spec.selector"
+
+
+BUILTIN_SCALE = ScalePaths()
+
+
+@dataclass(frozen=True)
 class ResourceType:
     """One resource of one group/version, as discovery describes it."""
 
@@ -38,6 +50,9 @@ class ResourceType:
     # A CRD's openAPIV3Schema for this version (custom kinds only), used for list/map semantics.
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
     name_rule: str = "subdomain"  # subdomain | label | path | crd
+    # The scale subresource: JSON paths of the desired and observed replicas and of the selector (a
+    # LabelSelector / map in built-in specs, a string for custom resources); None: no scale subresource.
+    scale: ScalePaths | None = None
 
     @property
     def api_version(self) -> str:
@@ -55,11 +70,12 @@ class ResourceType:
 
 def _rt(group: str, version: str, plural: str, kind: str, namespaced: bool, short: str = "",
         status: bool = False, verbs: tuple[str, ...] = ALL_VERBS, name_rule: str = "subdomain",
-        categories: str = "") -> ResourceType:
+        categories: str = "", scale: bool = False) -> ResourceType:
     return ResourceType(group=group, version=version, plural=plural, kind=kind, namespaced=namespaced,
                         singular=kind.lower(), short_names=tuple(s for s in short.split(",") if s),
                         status=status, verbs=verbs, name_rule=name_rule,
-                        categories=tuple(c for c in categories.split(",") if c))
+                        categories=tuple(c for c in categories.split(",") if c),
+                        scale=BUILTIN_SCALE if scale else None)
 
 
 BUILTIN: tuple[ResourceType, ...] = (
@@ -77,12 +93,12 @@ BUILTIN: tuple[ResourceType, ...] = (
     _rt("", "v1", "events", "Event", True, "ev"),
     _rt("", "v1", "limitranges", "LimitRange", True, "limits"),
     _rt("", "v1", "resourcequotas", "ResourceQuota", True, "quota", True),
-    _rt("", "v1", "replicationcontrollers", "ReplicationController", True, "rc", True, categories="all"),
+    _rt("", "v1", "replicationcontrollers", "ReplicationController", True, "rc", True, categories="all", scale=True),
     _rt("", "v1", "nodes", "Node", False, "no", True),
-    _rt("apps", "v1", "deployments", "Deployment", True, "deploy", True, categories="all"),
-    _rt("apps", "v1", "statefulsets", "StatefulSet", True, "sts", True, categories="all"),
+    _rt("apps", "v1", "deployments", "Deployment", True, "deploy", True, categories="all", scale=True),
+    _rt("apps", "v1", "statefulsets", "StatefulSet", True, "sts", True, categories="all", scale=True),
     _rt("apps", "v1", "daemonsets", "DaemonSet", True, "ds", True, categories="all"),
-    _rt("apps", "v1", "replicasets", "ReplicaSet", True, "rs", True, categories="all"),
+    _rt("apps", "v1", "replicasets", "ReplicaSet", True, "rs", True, categories="all", scale=True),
     _rt("apps", "v1", "controllerrevisions", "ControllerRevision", True),
     _rt("batch", "v1", "jobs", "Job", True, "", True, categories="all"),
     _rt("batch", "v1", "cronjobs", "CronJob", True, "cj", True, categories="all"),

@@ -318,7 +318,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "the server could not find the requested resource")
         name = rest[1] if len(rest) > 1 else ""
         sub = rest[2] if len(rest) > 2 else ""
-        if sub and not (sub == "status" and rt.status):
+        if sub and not ((sub == "status" and rt.status) or (sub == "scale" and rt.scale is not None)):
             raise ApiError(404, "the server could not find the requested resource")
         if rt.namespaced and namespace is None and name:
             raise ApiError(404, "the server could not find the requested resource")
@@ -356,7 +356,9 @@ class _Handler(BaseHTTPRequestHandler):
         rt, ns, name, sub = route.rt, route.namespace or "", route.name, route.subresource
         resource = f"{rt.plural}/{sub}" if sub else rt.plural
         store = self.store
-        if method == "GET" and name:
+        if sub == "scale" and name and method in ("GET", "PUT", "PATCH"):
+            self._scale(method, route, params, raw)
+        elif method == "GET" and name:
             self.owner.count("get", resource)
             self._send(200, store.get(rt, ns, name))
         elif method == "GET":
@@ -421,6 +423,22 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             raise ApiError(405, "the server does not allow this method on the requested resource",
                            "MethodNotAllowed")
+
+    def _scale(self, method: str, route: Route, params: dict[str, list[str]], raw: bytes) -> None:
+        rt, ns, name = route.rt, route.namespace or "", route.name
+        verb = {"GET": "get", "PUT": "update", "PATCH": "patch"}[method]
+        self.owner.count(verb, f"{rt.plural}/scale")
+        if method == "GET":
+            self._send(200, self.store.get_scale(rt, ns, name))
+            return
+        opts = WriteOptions(self._dry_run(params), self._manager(params), subresource="scale",
+                            field_validation=self._field_validation(
+                                params, "UpdateOptions" if method == "PUT" else "PatchOptions"))
+        if method == "PUT":
+            self._send(200, self.store.update_scale(rt, ns, name, self._decode(raw), opts))
+        else:
+            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            self._send(200, self.store.patch_scale(rt, ns, name, content_type, raw, opts))
 
     @staticmethod
     def _require(rt: ResourceType, verb: str) -> None:

@@ -20,10 +20,11 @@ from dataclasses import field as dataclass_field
 from typing import Any
 
 from sandbox import apply as ssa
+from sandbox import scale
 from sandbox.defaults import Allocator, apply_defaults, validate
 from sandbox.errors import ApiError, already_exists, bad_request, conflict, invalid, not_found, qualified
 from sandbox.patching import json_patch, merge_patch, strategic_merge_patch
-from sandbox.resources import Registry, ResourceType
+from sandbox.resources import Registry, ResourceType, ScalePaths
 from sandbox.schema import Node, prune_undeclared, root_node, undeclared_fields
 
 Key = tuple[str, str]  # (group, plural)
@@ -478,6 +479,52 @@ class Store:
         _meta(merged)["resourceVersion"] = _meta(old).get("resourceVersion")
         return self.update(rt, namespace, name, merged, opts, managed=True), False
 
+    # ----- the scale subresource ----------------------------------------------------------------
+
+    def get_scale(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any]:
+        return scale.to_scale(rt, self.get(rt, namespace, name))
+
+    def update_scale(self, rt: ResourceType, namespace: str, name: str, body: Any,
+                     opts: WriteOptions) -> dict[str, Any]:
+        """PUT `<object>/scale`: set the desired replicas (a spec change, recorded as subresource scale)."""
+        with self.lock:
+            current = self.get(rt, namespace, name)
+            replicas = scale.desired_replicas(rt, name, body)
+            rv = ((body.get("metadata") or {}) if isinstance(body, dict) else {}).get("resourceVersion")
+            if rv and rv != current["metadata"].get("resourceVersion"):
+                raise conflict(rt.plural, rt.group, name, "the object has been modified; please apply your changes "
+                                                          "to the latest version and try again")
+            scale.write_path(current, scale.paths(rt).spec_replicas, replicas)
+            opts.subresource = "scale"
+            return scale.to_scale(rt, self.update(rt, namespace, name, current, opts))
+
+    def patch_scale(self, rt: ResourceType, namespace: str, name: str, content_type: str, raw: bytes,
+                    opts: WriteOptions) -> dict[str, Any]:
+        """PATCH `<object>/scale`: the patch applies to the Scale view, then as an update of it."""
+        import json
+
+        import yaml
+
+        patch_type = PATCH_TYPES.get(content_type)
+        if patch_type is None or patch_type == "apply-cbor":
+            raise ApiError(415, f"the body of the request was in an unknown format - accepted media types "
+                                f"include: {', '.join(t for t in PATCH_TYPES if 'cbor' not in t)}")
+        try:
+            body = yaml.safe_load(raw or b"{}") if patch_type == "apply" else json.loads(raw or b"null")
+        except (ValueError, yaml.YAMLError) as exc:
+            raise bad_request(f"error decoding patch: {type(exc).__name__}") from None
+        with self.lock:
+            current = self.get_scale(rt, namespace, name)
+            if patch_type == "json":
+                patched = json_patch(current, body)
+            elif not isinstance(body, dict):
+                raise bad_request("the patch must be a JSON object")
+            elif patch_type == "strategic":
+                patched = strategic_merge_patch(current, body, Node(None, False))
+            else:  # merge, and apply of a Scale configuration, change only what they name
+                patched = merge_patch(current, body)
+            return self.update_scale(rt, namespace, name, patched, opts)
+
     def set_status(self, rt: ResourceType, namespace: str, name: str, status: dict[str, Any],
                    manager: str = "sandbox") -> dict[str, Any]:
         """Replace an object's status as a controller would (a status-subresource write)."""
@@ -640,13 +687,17 @@ class Store:
             if not version.get("served", True):
                 continue
             subresources = version.get("subresources") or spec.get("subresources") or {}
+            scale_spec = subresources.get("scale")
             schema = (version.get("schema") or spec.get("validation") or {}).get("openAPIV3Schema")
             types.append(ResourceType(
                 group=spec.get("group", ""), version=version["name"], plural=names.get("plural", ""),
                 kind=names.get("kind", ""), namespaced=spec.get("scope") == "Namespaced",
                 singular=names.get("singular") or str(names.get("kind", "")).lower(),
                 short_names=tuple(names.get("shortNames") or ()), status="status" in subresources,
-                custom=True, categories=tuple(names.get("categories") or ()), schema=schema))
+                custom=True, categories=tuple(names.get("categories") or ()), schema=schema,
+                scale=ScalePaths(scale_spec.get("specReplicasPath", ".spec.replicas"),
+                                 scale_spec.get("statusReplicasPath", ".status.replicas"),
+                                 scale_spec.get("labelSelectorPath", "")) if isinstance(scale_spec, dict) else None))
         self.registry.replace_custom(_meta(crd)["name"], types)
 
     def _crd_terminating(self, rt: ResourceType) -> bool:
