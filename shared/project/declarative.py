@@ -21,7 +21,7 @@ from shared.kube_errors import UnknownKind
 from shared.project import catalog
 from shared.project.catalog import ClusterSummary, cluster_summary, repo_summary
 from shared.project.model import DEFAULT_PROJECT, KIND, AppProject, ProjectError, default_project
-from shared.project.permissions import invalid_project_name
+from shared.project.permissions import Destination, invalid_project_name
 from shared.project.verdict import missing_project_message
 from shared.resources import ResourceKey
 
@@ -91,6 +91,7 @@ class _Seen:
     def __init__(self) -> None:
         self.at = 0.0
         self.clusters: dict[str, ClusterEntry] = {}
+        self.cluster_projects: dict[str, str] = {}
         self.base_credentials: list[RepoCredential] | None = None
         self.repo_secrets: tuple[RepoCredential, ...] = ()
 
@@ -166,6 +167,16 @@ def sync_repo_credentials(repos: RepoCache, credentials: list[RepoCredential], s
     return True
 
 
+def project_clusters(svc: Services, project: str) -> list[Destination]:
+    """The clusters whose Secret names `project` (Argo CD's project-scoped clusters), as this process
+    last loaded them."""
+    seen = _seen.get(svc.clusters)
+    if seen is None:
+        return []
+    return [Destination(entry.server.rstrip("/"), entry.name, "") for name, entry in seen.clusters.items()
+            if seen.cluster_projects.get(name) == project]
+
+
 def refresh_declarative(svc: Services, *, force: bool = False) -> None:
     """At most every REFRESH_SECONDS per process: load cluster and repository Secrets from WaveCD's
     namespace into this process's cluster registry and git credential store. Failures are logged and
@@ -184,6 +195,7 @@ def refresh_declarative(svc: Services, *, force: bool = False) -> None:
         control = registry.default()
         found = cluster_entries(list_typed_secrets(control, namespace, "cluster"))
         sync_cluster_entries(registry, [entry for entry, _ in found], seen)
+        seen.cluster_projects = {entry.name: project for entry, project in found if project}
         credentials = repo_credentials(list_typed_secrets(control, namespace, "repository")
                                        + list_typed_secrets(control, namespace, "repo-creds"))
         sync_repo_credentials(svc.repos, credentials, seen)

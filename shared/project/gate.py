@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from shared.errors import WaveCDError
 from shared.kube_errors import UnknownKind
 from shared.models import Application
-from shared.project.declarative import read_project, refresh_declarative
+from shared.project.declarative import project_clusters, read_project, refresh_declarative
 from shared.project.model import AppProject, ProjectError
 from shared.project.orphans import WARNING_CONDITION as ORPHAN_WARNING
 from shared.project.orphans import find_orphans, list_namespace, warning_message
@@ -69,7 +69,8 @@ def admit(svc: Services, app: Application) -> Admitted:
     refresh_declarative(svc)
     project = read_project(svc, app.spec.project)
     destination = resolve_destination(svc.clusters, app)
-    problems = app_violations(project, app, destination, svc.settings.app_namespace)
+    problems = app_violations(project, app, destination, svc.settings.app_namespace,
+                              project_clusters(svc, project.name))
     if problems:
         raise ProjectError("; ".join(problems))
     return Admitted(project, destination)
@@ -166,7 +167,8 @@ def refuse_plan(svc: Services, app: Application | None, cluster: Cluster | None,
     resources = planned_resources(cluster, records, desired().objects) if records else []
     if namespace_to_create:  # CreateNamespace=true creates a Namespace: a cluster-scoped kind like any other
         resources.insert(0, PlannedResource("", "Namespace", "", str(namespace_to_create), False))
-    violations = resource_violations(project, resolve_destination(svc.clusters, app), resources)
+    violations = resource_violations(project, resolve_destination(svc.clusters, app), resources,
+                                     project_clusters(svc, project.name))
     if not violations:
         return None
     shown = "; ".join(str(v) for v in violations[:5])

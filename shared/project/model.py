@@ -138,6 +138,8 @@ class ProjectSpec(_Model):
     source_namespaces: list[str] = Field(default_factory=list)
     orphaned_resources: OrphanedResources | None = None
     sync_windows: list[SyncWindow] = Field(default_factory=list)
+    # Only clusters whose Secret names this project (`project` in the cluster Secret) are destinations.
+    permit_only_project_scoped_clusters: bool = False
 
     @field_validator("source_repos", "source_namespaces", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ refused outright instead of being matched.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from urllib.parse import unquote, urlsplit
@@ -128,8 +129,19 @@ def source_permitted(project: AppProject, repo_url: str) -> bool:
 
 # -- destinations ------------------------------------------------------------------------------------
 
-def destination_permitted(project: AppProject, dest: Destination) -> bool:
-    """Argo CD's isDestinationMatched: some entry matches and no `!` entry vetoes."""
+def destination_permitted(project: AppProject, dest: Destination,
+                          project_clusters: Collection[Destination] = ()) -> bool:
+    """Argo CD's IsDestinationPermitted: some entry matches and no `!` entry vetoes; with
+    permitOnlyProjectScopedClusters the cluster must also be one scoped to the project (`project_clusters`:
+    the clusters whose Secret names this project, by name and server)."""
+    if not _destination_matched(project, dest):
+        return False
+    if not project.spec.permit_only_project_scoped_clusters:
+        return True
+    return any((c.name and c.name == dest.name) or (c.server and c.server == dest.server) for c in project_clusters)
+
+
+def _destination_matched(project: AppProject, dest: Destination) -> bool:
     if invalid_namespace(dest.namespace):
         return False
     any_match = False

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from shared.models import Application
@@ -56,8 +57,10 @@ def missing_project_message(name: str) -> str:
     return f"Application referencing project {name} which does not exist"
 
 
-def app_violations(project: AppProject, app: Application, dest: Destination, control_namespace: str) -> list[str]:
-    """Argo CD's ValidateAppProject findings for `app` under `project`; [] when it may proceed."""
+def app_violations(project: AppProject, app: Application, dest: Destination, control_namespace: str,
+                   project_clusters: Collection[Destination] = ()) -> list[str]:
+    """Argo CD's ValidateAppProject findings for `app` under `project`; [] when it may proceed
+    (`project_clusters`: the clusters scoped to the project, for permitOnlyProjectScopedClusters)."""
     name = project.name
     problems: list[str] = []
     if not app_namespace_permitted(project, app.namespace, control_namespace):
@@ -66,13 +69,13 @@ def app_violations(project: AppProject, app: Application, dest: Destination, con
     for source in sources:
         if not source_permitted(project, source.repo_url):
             problems.append(repo_message(source.repo_url, name))
-    if not destination_permitted(project, dest):
+    if not destination_permitted(project, dest, project_clusters):
         problems.append(destination_message(dest, name))
     return problems
 
 
-def resource_violations(project: AppProject, dest: Destination,
-                        resources: list[PlannedResource]) -> list[ResourceViolation]:
+def resource_violations(project: AppProject, dest: Destination, resources: list[PlannedResource],
+                        project_clusters: Collection[Destination] = ()) -> list[ResourceViolation]:
     """Every planned object the project does not permit, in plan order."""
     found: list[ResourceViolation] = []
     for res in resources:
@@ -81,6 +84,6 @@ def resource_violations(project: AppProject, dest: Destination,
             continue
         if res.namespaced:
             namespace = res.namespace or dest.namespace
-            if not destination_permitted(project, Destination(dest.server, dest.name, namespace)):
+            if not destination_permitted(project, Destination(dest.server, dest.name, namespace), project_clusters):
                 found.append(ResourceViolation(res, namespace_message(namespace, project.name)))
     return found

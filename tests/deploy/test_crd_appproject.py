@@ -42,7 +42,7 @@ def test_enforced_fields_are_typed(crd):
     props = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     for field in ("sourceRepos", "destinations", "clusterResourceWhitelist", "clusterResourceBlacklist",
                   "namespaceResourceWhitelist", "namespaceResourceBlacklist", "sourceNamespaces",
-                  "orphanedResources", "syncWindows"):
+                  "orphanedResources", "syncWindows", "permitOnlyProjectScopedClusters"):
         assert field in props, field
     window = props["syncWindows"]["items"]
     assert window["properties"]["kind"]["enum"] == ["allow", "deny"]

@@ -66,12 +66,15 @@ def configmap(name: str, namespace: str | None = None, **data: str) -> str:
 
 
 def cluster_secret(secret_name: str, namespace: str, cluster_name: str, server: str,
-                   config: dict[str, Any]) -> dict[str, Any]:
-    """An Argo CD declarative cluster Secret."""
+                   config: dict[str, Any], project: str = "") -> dict[str, Any]:
+    """An Argo CD declarative cluster Secret (scoped to `project` when given)."""
+    data = {"name": cluster_name, "server": server, "config": json.dumps(config)}
+    if project:
+        data["project"] = project
     return {"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": secret_name, "namespace": namespace,
                          "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
-            "stringData": {"name": cluster_name, "server": server, "config": json.dumps(config)}}
+            "stringData": data}
 
 
 def argo_config_from_kubeconfig(path: str, context: str | None) -> tuple[str, dict[str, Any]]:

@@ -104,3 +104,20 @@ def test_changed_secret_rebuilds_the_client_and_unreachable_cluster_marks_only_i
     reconcile(world.svc, on_edge)
     assert world.svc.store.operation(on_edge)["phase"] == "Succeeded"
     assert world.configmap_exists(edge_dest, "edge-cfg")
+
+
+def test_permit_only_project_scoped_clusters(world: World, kube_env: KubeEnv, git_factory: GitFactory) -> None:
+    server, config = argo_config_from_kubeconfig(kube_env.kubeconfig, kube_env.context)
+    add_secret(world, cluster_secret(unique("scoped"), world.control, "team-cluster", server, config, project="team"))
+    dest = world.namespace("team")
+    repo = git_factory.create("app", {"cm.yaml": configmap("scoped")})
+    world.put_project("team", {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "team-*"}],
+                               "permitOnlyProjectScopedClusters": True})
+    scoped = world.put_app(application(unique("app"), world.control, repo.url, dest, project="team",
+                                       destination={"name": "team-cluster"}))
+    reconcile(world.svc, scoped)
+    assert world.svc.store.operation(scoped)["phase"] == "Succeeded"
+
+    in_cluster = world.put_app(application(unique("app"), world.control, repo.url, dest, project="team"))
+    reconcile(world.svc, in_cluster)
+    assert "do not match any of the allowed destinations" in world.conditions(in_cluster)["InvalidSpecError"]

@@ -48,7 +48,10 @@ def test_destination_case(path: Path) -> None:
     case = load(path)
     dst = case["destination"]
     dest = Destination(dst.get("server", ""), dst.get("name", ""), dst.get("namespace", ""))
-    assert destination_permitted(project({"destinations": case["destinations"]}), dest) is case["permitted"]
+    spec = {"destinations": case["destinations"],
+            "permitOnlyProjectScopedClusters": case.get("permitOnlyProjectScopedClusters", False)}
+    scoped = [Destination(c.get("server", ""), c.get("name", ""), "") for c in case.get("projectClusters") or []]
+    assert destination_permitted(project(spec), dest, scoped) is case["permitted"]
 
 
 @pytest.mark.parametrize("path", cases("kinds"), ids=ids(cases("kinds")))
