@@ -3,14 +3,22 @@
 It never talks to git or to a cluster. Reads come from Redis (the status WaveCD's workers publish);
 writes are checked by `shared.app_actions` (Argo CD's refusals), recorded in Redis, and handed to the
 workers as Celery tasks. Errors are JSON `{"error": "...", "code": N}` with the status that fits
-(404 unknown app, 409 operation in progress, 422 invalid request, 401/403 auth, 503 Redis down); a
-client's input never produces a 5xx.
+(400 unknown query parameter or missing confirmation, 404 unknown app, 409 operation in progress,
+413 body too large, 422 invalid request, 401/403 auth, 503 Redis down); a client's input never produces
+a 5xx.
 
-Authentication is one bearer token (`WAVECD_API_TOKEN`). Mutating calls always need it; reads need it
-too unless `WAVECD_API_OPEN_READS=true`. When no token is configured (a laptop `wavecd up`), the server
-makes one at start and writes it to `<WAVECD_HOME>/api-token` (mode 0600); the CLI reads that file when
-no other token is given, so a local user is authenticated without configuring anything, and nobody
-without access to that home directory is. Several API replicas must share a configured token.
+Authentication is a bearer token, checked before any request body is read (see
+`scheduler.request_body`). `WAVECD_API_TOKEN` may do everything; `WAVECD_API_READONLY_TOKEN`, when set,
+may only read. As in Argo CD, a missing or unknown token is 401 and a known token without the right is
+403. Mutating calls always need a token; reads too unless `WAVECD_API_OPEN_READS=true`. When no admin
+token is configured (a laptop `wavecd up`), the server makes one at start and writes it to
+`<WAVECD_HOME>/api-token` (mode 0600); the CLI reads that file when no other token is given, so a local
+user is authenticated without configuring anything, and nobody without access to that home directory
+is. Several API replicas must share a configured token.
+
+Writes refuse query parameters they do not know (a `?` typed into a path, as in
+`DELETE /applications/demo?x=1/operation`, must not turn into a delete of `demo`), and deleting an app
+needs an explicit `cascade=true|false`.
 
 Run it with `uvicorn scheduler.api:app` (the app is built on first access) or
 `uvicorn --factory scheduler.api:create_app`.
@@ -22,20 +30,25 @@ import importlib
 import json
 import logging
 import os
+import platform
 import re
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from enum import StrEnum
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import redis
-import yaml
 from celery import Celery
-from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError as BrokerError
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scheduler.api_models import (
@@ -52,7 +65,10 @@ from scheduler.api_models import (
     RollbackRequest,
     SelectorError,
     SyncRequest,
+    VersionInfo,
 )
+from scheduler.request_body import BodyLimitMiddleware, InvalidBody, read_document
+from scheduler.webhook import WEBHOOK_PATH
 from shared.app_actions import ActionError, AppActions
 from shared.app_lifecycle import stash_manifest
 from shared.app_store import APPS_KEY
@@ -71,7 +87,7 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 TOKEN_FILE_NAME = "api-token"
-_MAX_MANIFEST_BYTES = 1024 * 1024
+VERSION_PATH = "/api/version"
 
 # Fields of the Application's metadata a client may set on create; the rest belongs to the server.
 _CREATE_METADATA = ("name", "labels", "annotations", "finalizers")
@@ -121,6 +137,70 @@ def server_token(settings: Settings) -> str:
     if settings.api_token is not None and settings.api_token.get_secret_value():
         return settings.api_token.get_secret_value()
     return laptop_token(settings)
+
+
+class Role(StrEnum):
+    """What a token may do."""
+
+    ADMIN = "admin"
+    READ_ONLY = "read-only"
+
+
+class Tokens:
+    """The server's tokens and the role each grants, compared in constant time."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._admin = server_token(settings).encode()
+        readonly = settings.api_readonly_token.get_secret_value() if settings.api_readonly_token else ""
+        self._readonly = readonly.encode() if readonly else None
+        if self._readonly is not None and secrets.compare_digest(self._readonly, self._admin):
+            raise ConfigurationError("WAVECD_API_READONLY_TOKEN must differ from WAVECD_API_TOKEN")
+
+    @property
+    def admin(self) -> str:
+        return self._admin.decode()
+
+    def role(self, request: Request) -> Role:
+        """The caller's role; 401 (`WWW-Authenticate: Bearer`) without a known bearer token."""
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if not header or scheme.lower() != "bearer" or not value.strip():
+            raise ApiError(401, "authentication required: send 'Authorization: Bearer <token>'",
+                           {"WWW-Authenticate": "Bearer"})
+        sent = value.strip().encode()
+        if secrets.compare_digest(sent, self._admin):
+            return Role.ADMIN
+        if self._readonly is not None and secrets.compare_digest(sent, self._readonly):
+            return Role.READ_ONLY
+        raise ApiError(401, "invalid API token", {"WWW-Authenticate": "Bearer"})
+
+    def optional_role(self, request: Request) -> Role | None:
+        try:
+            return self.role(request)
+        except ApiError:
+            return None
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def refuse_unknown_query(request: Request) -> None:
+    """400 for a query parameter the route does not declare: a typo must not be silently ignored."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = _query_names(dependant)
+    unknown = sorted({key for key in request.query_params if key not in known})
+    if unknown:
+        takes = f"it takes {', '.join(sorted(known))}" if known else "it takes none"
+        raise ApiError(400, f"unknown query parameter{'s' if len(unknown) > 1 else ''} "
+                            f"{', '.join(repr(u) for u in unknown)} for {request.method} {request.url.path}; "
+                            f"{takes}")
 
 
 # -- enqueueing work -------------------------------------------------------------------------------------
@@ -213,7 +293,7 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse(ErrorBody(error=message, code=status).model_dump(), status_code=status, headers=headers)
 
 
-def _validation_message(exc: RequestValidationError) -> str:
+def _validation_message(exc: RequestValidationError | ValidationError) -> str:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
@@ -222,8 +302,59 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422, 503)
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 422, 503)
 }
+
+# -- request bodies: read after the token check (a dependency, not a FastAPI body parameter) --------------
+
+_Model = TypeVar("_Model", bound=BaseModel)
+# Documented in /openapi.json under components/schemas (FastAPI only documents declared body parameters).
+_BODY_MODELS: tuple[type[BaseModel], ...] = (SyncRequest, RollbackRequest)
+
+
+def _validate(model: type[_Model], doc: Any) -> _Model:  # noqa: ANN401 - a parsed document
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        raise ApiError(422, _validation_message(exc)) from None
+
+
+def body_of(model: type[_Model], *, optional: bool = False) -> Callable[[Request], Awaitable[_Model]]:
+    """A dependency giving the request's body as `model`; list it after the auth dependency.
+
+    FastAPI reads a declared body parameter before any dependency runs, so a client without a token
+    would have its body read and parsed (and a bad one answered 422, not 401); a dependency runs in order.
+    """
+    async def dependency(request: Request) -> _Model:
+        doc = await read_document(request)
+        if doc is None and optional:
+            return model()
+        return await run_in_threadpool(_validate, model, doc)
+    return dependency
+
+
+async def manifest_body(request: Request) -> dict[str, Any]:
+    """The Application manifest of a create request, parsed and checked off the event loop."""
+    return await run_in_threadpool(_parse_manifest, await read_document(request))
+
+
+def _body_doc(model: type[BaseModel] | None, *, required: bool = True) -> dict[str, Any]:
+    """`openapi_extra` documenting a body read by `body_of` (a model) or `manifest_body` (None)."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"} if model else {"type": "object"}
+    types = ("application/json",) if model else ("application/json", "application/yaml")
+    return {"requestBody": {"required": required, "content": {t: {"schema": schema} for t in types}}}
+
+
+def _version_info(detailed: bool) -> dict[str, Any]:
+    try:
+        number = version("wavecd")
+    except PackageNotFoundError:
+        number = "0.0.0+unknown"
+    info = VersionInfo(version=f"v{number}")
+    if detailed:
+        info.python_version = platform.python_version()
+        info.platform = f"{platform.system().lower()}/{platform.machine().lower()}"
+    return info.model_dump(by_alias=True, exclude_none=True)
 
 
 # -- the application -------------------------------------------------------------------------------------
@@ -234,7 +365,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     """The API server. Tests pass their own settings/services; production reads `WAVECD_*`."""
     settings = settings or (services.settings if services is not None else get_settings())
     svc = services or Services(settings)
-    token = server_token(settings)
+    tokens = Tokens(settings)
     redis_url = resolve_redis_url(settings)
     tasks = sender or TaskSender(redis_url, svc.coalescer)
     actions = AppActions(svc.store, svc.locks)
@@ -244,26 +375,22 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                               "Authenticate with `Authorization: Bearer <token>`.")
     api.state.services = svc
     api.state.tasks = tasks
+    # Every body is capped (the webhook caps its own, larger); see scheduler.request_body.
+    api.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes, exempt_paths={WEBHOOK_PATH})
+    _document_bodies(api)
 
     _install_error_handlers(api, redis_url)
     from scheduler.dashboard import install_dashboard  # the web UI and an offline /docs (Swagger UI bundled)
-    install_dashboard(api, svc, tasks, token)
-
-    def check_token(request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        if not header or scheme.lower() != "bearer" or not value.strip():
-            raise ApiError(401, "authentication required: send 'Authorization: Bearer <token>'",
-                           {"WWW-Authenticate": "Bearer"})
-        if not secrets.compare_digest(value.strip().encode(), token.encode()):
-            raise ApiError(403, "invalid API token")
+    install_dashboard(api, svc, tasks, tokens.admin)
 
     def require_read(request: Request) -> None:
         if not settings.api_open_reads:
-            check_token(request)
+            tokens.role(request)
 
     def require_write(request: Request) -> None:
-        check_token(request)
+        if tokens.role(request) is not Role.ADMIN:
+            raise ApiError(403, "permission denied: the read-only API token may not change anything")
+        refuse_unknown_query(request)
 
     read = [Depends(require_read)]
     write = [Depends(require_write)]
@@ -285,6 +412,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         """Redis answers."""
         svc.redis.ping()
         return {"status": "ok"}
+
+    @api.get(VERSION_PATH, response_model=VersionInfo, response_model_exclude_none=True, tags=["probes"])
+    def get_version(request: Request) -> dict[str, Any]:
+        """The server's version, as Argo CD's `/api/version`; build details only to an authenticated caller."""
+        return _version_info(detailed=tokens.optional_role(request) is not None)
 
     router = APIRouter(prefix=API_PREFIX, tags=["applications"])
 
@@ -330,11 +462,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return {"items": list(svc.store.status(name).get("history") or [])}
 
     # -- actions ---------------------------------------------------------------------------------------
-    @router.post("/applications/{name}/sync", response_model=Accepted, status_code=202, dependencies=write)
-    def sync(name: str, body: Annotated[SyncRequest | None, Body()] = None) -> dict[str, Any]:
+    @router.post("/applications/{name}/sync", response_model=Accepted, status_code=202, dependencies=write,
+                 openapi_extra=_body_doc(SyncRequest, required=False))
+    def sync(name: str, req: Annotated[SyncRequest, Depends(body_of(SyncRequest, optional=True))]
+             ) -> dict[str, Any]:
         """Ask for a sync; it starts when a worker takes the app's refresh (see `status.operationState`)."""
         doc = load(name)
-        req = body or SyncRequest()
         recorded = actions.sync(name, prune=req.prune, dry_run=req.dry_run, revision=req.revision,
                                 resources=[r.model_dump() for r in req.resources] if req.resources else None,
                                 sync_options=req.sync_options)
@@ -345,8 +478,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return {"message": f"sync of application '{name}' requested", "name": name, "request": recorded}
 
     @router.post("/applications/{name}/rollback", response_model=Accepted, status_code=202,
-                 dependencies=write)
-    def rollback(name: str, body: RollbackRequest) -> dict[str, Any]:
+                 dependencies=write, openapi_extra=_body_doc(RollbackRequest))
+    def rollback(name: str, body: Annotated[RollbackRequest, Depends(body_of(RollbackRequest))]) -> dict[str, Any]:
         recorded = actions.rollback(name, body.id, prune=body.prune, dry_run=body.dry_run)
         tasks.refresh(name)
         return {"message": f"rollback of application '{name}' to history id {body.id} requested",
@@ -366,13 +499,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         kind = "hard refresh" if hard else "refresh"
         return {"message": f"{kind} of application '{name}' requested", "name": name}
 
-    @router.post("/applications", response_model=Accepted, status_code=202, dependencies=write)
-    async def create_application(request: Request) -> dict[str, Any]:
-        """Create an Application from its manifest (JSON, or YAML with a YAML content type)."""
-        raw = await request.body()
-        if len(raw) > _MAX_MANIFEST_BYTES:
-            raise ApiError(413, f"Application manifest is over the {_MAX_MANIFEST_BYTES}-byte limit")
-        obj = _parse_manifest(raw)
+    @router.post("/applications", response_model=Accepted, status_code=202, dependencies=write,
+                 openapi_extra=_body_doc(None))
+    def create_application(obj: Annotated[dict[str, Any], Depends(manifest_body)]) -> dict[str, Any]:
+        """Create an Application from its manifest (JSON with a JSON content type, else YAML)."""
         name = obj["metadata"]["name"]
         if svc.store.get_app(name) is not None:
             raise ApiError(409, f"application '{name}' already exists")
@@ -382,9 +512,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @router.delete("/applications/{name}", response_model=Accepted, status_code=202, dependencies=write)
     def delete_application(
-        name: str, cascade: Annotated[bool, Query(description="also delete the app's resources")] = True,
+        name: str,
+        cascade: Annotated[bool | None, Query(description="required: true also deletes the app's resources, "
+                                                          "false keeps them")] = None,
     ) -> dict[str, Any]:
         load(name)
+        if cascade is None:
+            raise ApiError(400, "say what to delete: cascade=true deletes the application and its resources, "
+                                "cascade=false only the application")
         tasks.app_admin("delete", name, cascade)
         return {"message": f"application '{name}' delete requested", "name": name}
 
@@ -421,11 +556,7 @@ def _repo_of(doc: dict[str, Any]) -> str:
         raise ApiError(409, f"the application's spec is invalid: {exc.message}") from None
 
 
-def _parse_manifest(raw: bytes) -> dict[str, Any]:
-    try:
-        obj = yaml.safe_load(raw.decode("utf-8")) if raw.strip() else None
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ApiError(422, f"the body is not a JSON or YAML document: {str(exc).splitlines()[0]}") from None
+def _parse_manifest(obj: Any) -> dict[str, Any]:  # noqa: ANN401 - a parsed document
     if not isinstance(obj, dict):
         raise ApiError(422, "the body must be one Application object")
     if obj.get("kind", "Application") != "Application":
@@ -453,10 +584,31 @@ def _optional(module_name: str, attr: str) -> Callable[..., Any] | None:
     return getattr(module, attr, None)
 
 
+def _document_bodies(api: FastAPI) -> None:
+    """Add the models `body_of` reads to /openapi.json's components, where the routes' `$ref`s point."""
+    build = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            schema = build()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in _BODY_MODELS:
+                doc = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+                components.update(doc.pop("$defs", {}))
+                components[model.__name__] = doc
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
+
+
 def _install_error_handlers(api: FastAPI, redis_url: str) -> None:
     @api.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return _error(exc.status, exc.message, exc.headers)
+
+    @api.exception_handler(InvalidBody)
+    async def _invalid_body(_: Request, exc: InvalidBody) -> JSONResponse:
+        return _error(422, exc.message)
 
     @api.exception_handler(ActionError)
     async def _action_error(_: Request, exc: ActionError) -> JSONResponse:

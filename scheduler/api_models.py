@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_pascal
 
 
 class _Request(BaseModel):
@@ -109,6 +109,16 @@ class DiffView(_Response):
 
 class Health(_Response):
     status: str
+
+
+class VersionInfo(BaseModel):
+    """`GET /api/version`, Argo CD's shape (PascalCase keys); the build details only for a signed-in caller."""
+
+    model_config = ConfigDict(alias_generator=to_pascal, populate_by_name=True)
+
+    version: str
+    python_version: str | None = None
+    platform: str | None = None
 
 
 # -- the label selector of `GET /api/v1/applications?selector=...` -------------------------------------

@@ -80,7 +80,11 @@ class Settings(BaseSettings):
 
     # HTTP front door.
     api_token: SecretStr | None = None
+    # A second token that may read but not change anything (a 403 on writes); unset: none.
+    api_readonly_token: SecretStr | None = None
     api_open_reads: bool = False
+    # Every request body but a webhook's (which has its own cap below) is refused past this size.
+    api_max_body_bytes: int = 1024 * 1024
     webhook_max_bytes: int = 10 * 1024 * 1024
     webhook_require_secrets: bool = False
     webhook_github_secret: SecretStr | None = None

@@ -75,11 +75,13 @@ def test_reads_and_writes_need_the_token(api: httpx.Client, redis_client: redis.
     response = api.get("/api/v1/applications")
     assert "Bearer" in _error(response, 401)
     assert response.headers["www-authenticate"] == "Bearer"
-    assert "invalid API token" in _error(api.get("/api/v1/applications", headers={"Authorization": "Bearer no"}), 403)
+    wrong = api.get("/api/v1/applications", headers={"Authorization": "Bearer no"})
+    assert "invalid API token" in _error(wrong, 401)  # Argo CD: an unknown token is unauthenticated, not forbidden
+    assert wrong.headers["www-authenticate"] == "Bearer"
     _error(api.get("/api/v1/applications", headers={"Authorization": f"Basic {TOKEN}"}), 401)
     assert api.get("/api/v1/applications", headers=AUTH).status_code == 200
     _error(api.post("/api/v1/applications/a/sync"), 401)
-    _error(api.delete("/api/v1/applications/a"), 401)
+    _error(api.delete("/api/v1/applications/a", params={"cascade": "true"}), 401)
     assert redis_client.get("wavecd:sync-request:a") is None
 
 
@@ -184,7 +186,7 @@ def test_sync_records_the_request_and_fetches_the_repo(api: httpx.Client, redis_
     assert request is not None and request["prune"] is True and request["syncOptions"] == ["Replace=true"]
     assert request["resources"] == [{"group": "", "kind": "ConfigMap", "name": "c", "namespace": ""}]
     assert queued_tasks(redis_client, "git") == [
-        ("wavecd.fetch", ["https://git.example.com/org/repo.git"], {"due": ["a"]})]
+        ("wavecd.fetch", ["https://git.example.com/org/repo.git"], {"due": ["a"], "urgent": []})]
     assert api.get("/api/v1/applications/a", headers=AUTH).json()["pending"]["sync"] is True
     again = api.post("/api/v1/applications/a/sync", headers=AUTH)
     assert "already in progress" in _error(again, 409)
@@ -247,7 +249,7 @@ def test_refresh_hard(api: httpx.Client, redis_client: redis.Redis):
     assert api.post("/api/v1/applications/a/refresh", params={"hard": "true"}, headers=AUTH).status_code == 202
     assert store.take_hard_refresh("a")
     assert queued_tasks(redis_client, "git") == [
-        ("wavecd.fetch", ["https://git.example.com/org/repo.git"], {"due": ["a"]})]
+        ("wavecd.fetch", ["https://git.example.com/org/repo.git"], {"due": ["a"], "urgent": []})]
     _error(api.post("/api/v1/applications/a/refresh", params={"hard": "perhaps"}, headers=AUTH), 422)
 
 
@@ -298,9 +300,9 @@ def test_create_refuses_bad_manifests(api: httpx.Client, redis_client: redis.Red
 
 def test_delete(api: httpx.Client, redis_client: redis.Redis):
     _seed(redis_client, application("a"))
-    _error(api.delete("/api/v1/applications/none", headers=AUTH), 404)
+    _error(api.delete("/api/v1/applications/none", params={"cascade": "true"}, headers=AUTH), 404)
     assert api.delete("/api/v1/applications/a", params={"cascade": "false"}, headers=AUTH).status_code == 202
-    assert api.delete("/api/v1/applications/a", headers=AUTH).status_code == 202
+    assert api.delete("/api/v1/applications/a", params={"cascade": "true"}, headers=AUTH).status_code == 202
     assert queued_tasks(redis_client, "apply") == [("wavecd.app_admin", ["delete", "a", True], {}),
                                                    ("wavecd.app_admin", ["delete", "a", False], {})]
 
