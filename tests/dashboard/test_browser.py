@@ -149,6 +149,9 @@ def screenshot(driver: Any, name: str, width: int = 1280, height: int = 800, *, 
 
 def sign_in(driver: Any, up: Up, token: str) -> None:
     driver.get(f"{up.base}/login")
+    if not css(driver, "#token"):  # already signed in: the sign-in page sends us on
+        assert driver.current_url == f"{up.base}/applications", driver.current_url
+        return
     field = driver.find_element("id", "token")
     field.clear()
     field.send_keys(token)
