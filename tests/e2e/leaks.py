@@ -45,8 +45,23 @@ def _decoded(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
+def _celery_bodies(data: object) -> Iterator[str]:
+    """Bodies of Celery messages (kombu's Redis transport keeps them base64-encoded) anywhere in `data`:
+    a queued message is a JSON object; a reserved one sits in the `unacked` hash inside a JSON list."""
+    if isinstance(data, list):
+        for item in data:
+            yield from _celery_bodies(item)
+    elif isinstance(data, dict):
+        body = data.get("body")
+        if isinstance(body, str) and (data.get("properties") or {}).get("body_encoding") == "base64":
+            try:
+                yield _decoded(base64.b64decode(body))
+            except binascii.Error:
+                pass
+
+
 def _expanded(raw: bytes) -> Iterator[tuple[str, str]]:
-    """(how, text) for a stored value: as is, decompressed when it is zlib, and Celery's message body."""
+    """(how, text) for a stored value: as is, decompressed when it is zlib, and Celery's message bodies."""
     yield "", _decoded(raw)
     try:
         yield " (zlib-decompressed)", _decoded(zlib.decompress(raw))
@@ -56,12 +71,8 @@ def _expanded(raw: bytes) -> Iterator[tuple[str, str]]:
         message = json.loads(raw)
     except ValueError:
         return
-    body = message.get("body") if isinstance(message, dict) else None
-    if isinstance(body, str) and (message.get("properties") or {}).get("body_encoding") == "base64":
-        try:
-            yield " (Celery message body)", _decoded(base64.b64decode(body))
-        except binascii.Error:
-            pass
+    for body in _celery_bodies(message):
+        yield " (Celery message body)", body
 
 
 def redis_places(client: redis.Redis) -> list[Place]:

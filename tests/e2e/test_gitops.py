@@ -15,9 +15,11 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ import redis
 import yaml
 from kubernetes import client
 
+from shared.masking import FIRST_MASK as MASK
 from shared.render import CACHE_PREFIX
 from tests.e2e.leaks import Place, flower_places, leaks, log_places, needles, redis_places
 from tests.e2e.recorder import ClusterRecorder, Event
@@ -99,6 +102,13 @@ def _history(app: dict[str, Any]) -> list[dict[str, Any]]:
 def _job_complete(event: Event) -> bool:
     status = event.object.get("status") or {}
     return any(c.get("type") == "Complete" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def _diff_sections(output: str) -> dict[str, str]:
+    """`app diff` output by resource: `===== [group]/Kind namespace/name ======` headers, as Argo CD prints
+    them (WaveCD leaves out the `/` of the core group), each followed by its diff."""
+    parts = re.split(r"(?m)^===== (.+) ======$", output)
+    return {header.lstrip("/"): body for header, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
 def _gone(read: Any, *args: str) -> bool:  # noqa: ANN401 - a read_namespaced_* method
@@ -245,9 +255,21 @@ def test_a_push_reaches_the_cluster_wave_by_wave_and_no_secret_leaves_it(
         out_of_sync = up.cli("app", "diff", APP)
         assert out_of_sync.code == scenario["diffExitCodes"]["outOfSync"], out_of_sync
         assert "ConfigMap" in out_of_sync.stdout and "second" in out_of_sync.stdout, out_of_sync
-        assert "Secret" in out_of_sync.stdout and "db-credentials" in out_of_sync.stdout, out_of_sync
+        sections = _diff_sections(out_of_sync.stdout)
+        secret_diff = sections.get(f"Secret {dest_ns}/db-credentials", "")
+        assert "password" in secret_diff and MASK in secret_diff, out_of_sync  # which key changed, not its value
 
-        synced = up.cli("app", "sync", APP, "--timeout", "120")
+        # While the sync runs its tasks sit in Redis (queued, or reserved in kombu's unacked hash): scan it.
+        during: dict[tuple[str, str], Place] = {}
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(up.cli, "app", "sync", APP, "--timeout", "120")
+            while not running.done():
+                for place in redis_places(redis_client):
+                    during.setdefault((place.where, place.text), place)
+                wait([running], timeout=0.2)
+            synced = running.result()
+        assert any(p.where.endswith("(Celery message body)") for p in during.values()), \
+            "no Celery message was seen in Redis during the sync: the scan cannot have read task arguments"
         assert synced.code == scenario["syncExitCode"], synced
         assert "Succeeded" in synced.stdout, synced
         app = up.wait_app(APP, f"Synced/Healthy at {c3[:8]}", _synced_at(c3))
@@ -276,7 +298,7 @@ def test_a_push_reaches_the_cluster_wave_by_wave_and_no_secret_leaves_it(
         places += log_places(up.home)
         places += flower_places(up.flower_url)
         assert any("wavecd.wave_apply" in p.text for p in places if p.where.startswith("Flower")), "no tasks seen"
-        stored = redis_places(redis_client)
+        stored = redis_places(redis_client) + list(during.values())
         assert any(p.where.startswith("Redis key wavecd:") for p in stored), "Redis holds no WaveCD key?"
         values = needles(secret_v1, secret_v2, GitHttpServer.password, webhook_secret, up.token)
         # Rendered manifests are cached in Redis as Argo CD's repo-server caches them (zlib, keyed by content):
