@@ -79,6 +79,7 @@ from shared.operation import public_view
 from shared.reconcile import diff_key
 from shared.redis_conn import resolve_redis_url
 from shared.repo_url import redact_text
+from shared.revision_metadata import record_webhook_push
 from shared.services import Services
 from shared.settings import Settings, get_settings
 from workers.celery_app import QUEUES, TASK_ROUTES
@@ -540,7 +541,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         def list_apps() -> Iterator[Application]:
             return iter(parsed_apps.current())
 
-        def enqueue_fetch(repo_url: str, apps: list[str], _revision: str | None) -> None:
+        def enqueue_fetch(repo_url: str, apps: list[str], revision: str | None) -> None:
+            record_webhook_push(svc.redis, revision)  # the dashboard says which syncs a webhook started
             # The matched apps are refreshed as soon as the repository is fetched; the fetch's own tree
             # comparison then finds what paths cannot show (a kustomize base outside an overlay's path).
             tasks.fetch(repo_url, [], urgent=apps)

@@ -2,7 +2,9 @@
 
 The API server and the dashboard never read git, yet a person looking at a sha wants its author and
 subject (Argo CD shows them as the revision's metadata). The `diff` step has the commit in its local
-git cache anyway, so it records these few facts once per commit; readers look them up by sha.
+git cache anyway, so it records these few facts once per commit; readers look them up by sha. The
+webhook receiver also notes each commit a push announced, so an automated sync of that commit can say
+it came from a webhook rather than from polling.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ _MAX_MESSAGE = 4096
 
 def revision_key(sha: str) -> str:
     return f"wavecd:revision:{sha}"
+
+
+def webhook_key(sha: str) -> str:
+    return f"wavecd:webhook-push:{sha}"
 
 
 class RevisionMetadata(BaseModel):
@@ -75,3 +81,17 @@ def read_revisions(client: redis.Redis, shas: list[str]) -> dict[str, RevisionMe
         except ValidationError:
             log.debug("unreadable revision metadata for %s", sha)
     return found
+
+
+def record_webhook_push(client: redis.Redis, sha: str | None) -> None:
+    """Note that a webhook announced commit `sha` (a hint from the payload; None records nothing)."""
+    if sha:
+        client.set(webhook_key(sha), "1", ex=_TTL_SECONDS)
+
+
+def announced_by_webhook(client: redis.Redis, shas: list[str]) -> set[str]:
+    """The shas among `shas` that a webhook announced."""
+    wanted = sorted({s for s in shas if s})
+    if not wanted:
+        return set()
+    return {sha for sha, raw in zip(wanted, client.mget([webhook_key(s) for s in wanted]), strict=True) if raw}

@@ -19,7 +19,7 @@ from shared.kind_order import kind_order_index
 from shared.operation import FINAL_PHASES, RUNNING, STAGE_WAIT, SUCCEEDED, TERMINATING
 from shared.reconcile import diff_key
 from shared.resources import ResourceKey
-from shared.revision_metadata import RevisionMetadata, read_revisions
+from shared.revision_metadata import RevisionMetadata, announced_by_webhook, read_revisions
 from shared.services import Services
 
 _PHASE_ORDER = {"PreSync": 0, "Sync": 1, "PostSync": 2, "SyncFail": 3}
@@ -177,11 +177,11 @@ class AppDetail(BaseModel):
         return [r for g in self.groups for r in g.resources]
 
 
-def initiated_by(doc: dict[str, Any] | None) -> str:
-    """Argo CD's `initiatedBy` in words: the automated sync policy, or the user/caller that asked."""
+def initiated_by(doc: dict[str, Any] | None, *, via_webhook: bool = False) -> str:
+    """Argo CD's `initiatedBy` in words: the automated sync policy (after a webhook or not), or who asked."""
     doc = doc or {}
     if doc.get("automated"):
-        return "automated sync policy"
+        return "automated sync policy, after a webhook push" if via_webhook else "automated sync policy"
     user = str(doc.get("username") or "")
     return f"user {user}" if user else "unknown"
 
@@ -260,6 +260,7 @@ class DashboardReader:
         if op is not None:
             shas.append(str((op.get("syncResult") or {}).get("revision") or ""))
         meta = read_revisions(self.svc.redis, shas)
+        pushed = announced_by_webhook(self.svc.redis, shas)
         dest = (doc.get("spec") or {}).get("destination") or {}
         return AppDetail(
             app=self._row(name, doc, status, op, meta),
@@ -268,11 +269,12 @@ class DashboardReader:
                                   last_transition_time=str(c.get("lastTransitionTime") or ""))
                         for c in status.get("conditions") or []],
             groups=_groups(status, op),
-            timeline=_timeline(op, meta) if op is not None else None,
+            timeline=_timeline(op, meta, pushed) if op is not None else None,
             history=[HistoryRow(id=int(h.get("id", 0)), revision=_revision(str(h.get("revision") or ""), meta)
                                 or Revision(sha=""), deployed_at=str(h.get("deployedAt") or ""),
                                 started_at=str(h.get("deployStartedAt") or ""),
-                                initiated_by=initiated_by(h.get("initiatedBy")))
+                                initiated_by=initiated_by(h.get("initiatedBy"),
+                                                          via_webhook=str(h.get("revision") or "") in pushed))
                      for h in reversed(history)],
             diffs=self.diffs(name),
         )
@@ -364,7 +366,7 @@ def _groups(status: dict[str, Any], op: dict[str, Any] | None) -> list[ResourceG
     return groups
 
 
-def _timeline(op: dict[str, Any], meta: dict[str, RevisionMetadata]) -> Timeline:
+def _timeline(op: dict[str, Any], meta: dict[str, RevisionMetadata], pushed: set[str]) -> Timeline:
     """The operation's steps as done, running, waiting or failed, with the wave gate's waiting list."""
     progress = op.get("progress") or {}
     steps = _steps(progress)
@@ -394,8 +396,10 @@ def _timeline(op: dict[str, Any], meta: dict[str, RevisionMetadata]) -> Timeline
                                 resources=[f"{o['kind']}/{o['name']}" for o in _named(step.get("objects"))],
                                 waiting_on=waiting_on))
     sync = (op.get("operation") or {}).get("sync") or {}
+    revision = str((op.get("syncResult") or {}).get("revision") or "")
     return Timeline(id=str(op.get("id") or ""), phase=phase, message=str(op.get("message") or ""),
                     started_at=str(op.get("startedAt") or ""), finished_at=str(op.get("finishedAt") or ""),
-                    initiated_by=initiated_by((op.get("operation") or {}).get("initiatedBy")),
-                    revision=_revision(str((op.get("syncResult") or {}).get("revision") or ""), meta),
+                    initiated_by=initiated_by((op.get("operation") or {}).get("initiatedBy"),
+                                              via_webhook=revision in pushed),
+                    revision=_revision(revision, meta),
                     dry_run=bool(sync.get("dryRun")), steps=out)

@@ -393,3 +393,22 @@ def test_a_damaged_status_document_shows_what_it_can(served: Served):
     assert page.status_code == 200 and listing.status_code == 200
     assert 'data-resource="Secret/s"' in page.text and 'data-resource="Job/j"' in page.text
     assert re.findall(r'data-wave="(-?\d+)" data-state="(\w+)"', page.text) == [("0", "running"), ("0", "waiting")]
+
+
+def test_a_sync_of_a_commit_a_webhook_announced_says_so(served: Served):
+    case = json.loads((Path(__file__).parents[1] / "testdata" / "webhooks" / "providers" / "github-push.json")
+                      .read_text())
+    pushed = case["body"]["after"]
+    polled = "f" * 40
+    seed(served.store, application("guestbook", automated=True, repo="https://github.com/acme/gitops.git",
+                                   path="apps/guestbook"))
+    response = served.client.post("/api/webhook", content=json.dumps(case["body"]).encode(), headers=case["headers"])
+    assert response.status_code == 202 and response.json()["status"] == "accepted", response.text
+    history = [{"id": 0, "revision": polled, "initiatedBy": {"automated": True}},
+               {"id": 1, "revision": pushed, "initiatedBy": {"automated": True}}]
+    served.store.write_unfenced("guestbook", "status", _status(history=history))
+    with served.signed_in() as browser:
+        page = browser.get("/applications/guestbook").text
+    rows = dict(re.findall(r'<tr data-history="(\d+)">(.*?)</tr>', page, re.S))
+    assert "automated sync policy, after a webhook push" in rows["1"]
+    assert "automated sync policy" in rows["0"] and "webhook" not in rows["0"]
