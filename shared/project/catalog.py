@@ -24,6 +24,17 @@ PROJECTS_KEY = "wavecd:catalog:projects"
 CLUSTERS_KEY = "wavecd:catalog:clusters"
 REPOS_KEY = "wavecd:catalog:repos"
 REFRESHED_KEY = "wavecd:catalog:refreshedAt"
+CLUSTER_STATUS_KEY = "wavecd:catalog:clusterStatus"
+STATUS_STALE_AFTER = 60.0
+
+
+class ConnectionStatus(BaseModel):
+    """Argo CD's cluster connection state: Successful, Failed, or Unknown when not probed lately."""
+
+    status: str = "Unknown"
+    version: str = ""
+    message: str = ""
+    at: float = 0.0
 
 
 class ClusterSummary(BaseModel):
@@ -34,6 +45,7 @@ class ClusterSummary(BaseModel):
     auth: list[str] = Field(default_factory=list)  # e.g. ["bearerToken"], ["tlsClientConfig"], never values
     insecure: bool = False
     source: str = "Secret"  # Secret | in-cluster | kubeconfig
+    connection: ConnectionStatus = Field(default_factory=ConnectionStatus)
 
 
 class RepoSummary(BaseModel):
@@ -105,7 +117,20 @@ def projects(client: redis.Redis) -> dict[str, dict[str, Any]]:
 
 
 def clusters(client: redis.Redis) -> list[ClusterSummary]:
-    return [ClusterSummary.model_validate_json(v) for v in client.hgetall(CLUSTERS_KEY).values()]
+    """The clusters with their last connection status (Unknown when older than STATUS_STALE_AFTER)."""
+    found = [ClusterSummary.model_validate_json(v) for v in client.hgetall(CLUSTERS_KEY).values()]
+    statuses = {k.decode(): ConnectionStatus.model_validate_json(v)
+                for k, v in client.hgetall(CLUSTER_STATUS_KEY).items()}
+    now = time.time()
+    for cluster in found:
+        status = statuses.get(cluster.name)
+        if status is not None and now - status.at <= STATUS_STALE_AFTER:
+            cluster.connection = status
+    return found
+
+
+def record_connection(client: redis.Redis, name: str, status: ConnectionStatus) -> None:
+    client.hset(CLUSTER_STATUS_KEY, name, status.model_dump_json())
 
 
 def repos(client: redis.Redis) -> list[RepoSummary]:

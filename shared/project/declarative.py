@@ -11,15 +11,17 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import os
 import threading
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConfigurationError, WaveCDError
 from shared.kube_errors import UnknownKind
 from shared.project import catalog
-from shared.project.catalog import ClusterSummary, cluster_summary, repo_summary
+from shared.project.catalog import ClusterSummary, ConnectionStatus, cluster_summary, repo_summary
 from shared.project.model import DEFAULT_PROJECT, KIND, AppProject, ProjectError, default_project
 from shared.project.permissions import Destination, invalid_project_name
 from shared.project.verdict import missing_project_message
@@ -211,3 +213,39 @@ def refresh_declarative(svc: Services, *, force: bool = False) -> None:
         projects.append(default_project(namespace).dump())
     catalog.publish(svc.redis, projects=projects, clusters=summaries,
                     repos=[repo_summary(c) for c in credentials])
+    probe_clusters(svc, [s.name for s in summaries])
+
+
+# -- connection status ------------------------------------------------------------------------------------
+
+_probes: dict[int, ThreadPoolExecutor] = {}
+_probing: set[str] = set()
+
+
+def _probe_one(svc: Services, name: str) -> None:
+    from shared.models import ApplicationDestination
+
+    try:
+        cluster = svc.clusters.for_destination(ApplicationDestination(name=name))
+        version = cluster.transport.get_json("/version") or {}
+        status = ConnectionStatus(status="Successful", version=str(version.get("gitVersion") or ""), at=time.time())
+    except WaveCDError as exc:
+        status = ConnectionStatus(status="Failed", message=str(exc)[:300], at=time.time())
+    finally:
+        with _lock:
+            _probing.discard(name)
+    catalog.record_connection(svc.redis, name, status)
+
+
+def probe_clusters(svc: Services, names: list[str]) -> None:
+    """Ask each cluster its version in the background (never blocking the caller; one probe in flight
+    per cluster), and record Successful or Failed with the reason, as `argocd cluster list` shows."""
+    with _lock:
+        pool = _probes.get(os.getpid())
+        if pool is None:  # one pool per process: a forked worker child must not reuse its parent's
+            pool = _probes[os.getpid()] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wavecd-probe")
+            _probing.clear()  # probes in flight in the parent never finish here
+        todo = [n for n in names if n not in _probing]
+        _probing.update(todo)
+    for name in todo:
+        pool.submit(_probe_one, svc, name)

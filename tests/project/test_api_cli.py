@@ -5,6 +5,7 @@ in real Redis. Refusals are 4xx with Argo CD's messages; no secret value ever re
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,19 @@ def test_cluster_and_repo_lists_show_no_secret(setup: tuple[Wavecd, World, httpx
     clusters = wavecd("cluster", "list").stdout
     assert "https://staging.example.com:6443" in clusters and "staging" in clusters and "bearerToken" in clusters
     assert "https://kubernetes.default.svc" in clusters
+
+    def connection(name: str) -> dict[str, str]:
+        listed = json.loads(wavecd("cluster", "list", "-o", "json").stdout)
+        return next(c for c in listed if c["name"] == name)["connection"]
+
+    # The worker probes each cluster in the background: the suite's cluster answers, staging does not.
+    deadline = time.monotonic() + 60
+    while connection("in-cluster")["status"] == "Unknown" or connection("staging")["status"] == "Unknown":
+        assert time.monotonic() < deadline, "no connection status was recorded"
+        time.sleep(0.2)
+    assert connection("in-cluster")["status"] == "Successful" and connection("in-cluster")["version"]
+    assert connection("staging")["status"] == "Failed"
+    assert "cannot reach the API server" in connection("staging")["message"]
     repos = wavecd("repo", "list").stdout
     web = next(line for line in repos.splitlines() if "acme/web" in line).split()
     assert web == ["git", "https://git.example.com/acme/web.git", "repository", "false", "true", "team"]
