@@ -541,11 +541,19 @@ def delete_app(
     cascade: Annotated[bool, typer.Option("--cascade/--no-cascade",
                                           help="Also delete the app's resources (default).")] = True,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the application is gone.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Accepted for argocd compatibility.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Turn off prompting to confirm cascaded deletion of "
+                                                          "application resources.")] = False,
     timeout: Timeout = 0, server: Server = None, auth_token: Token = None,
 ) -> None:
-    """Delete an application (and, with --cascade, what it deployed)."""
-    del yes  # WaveCD never prompts
+    """Delete an application (and, with --cascade, what it deployed); on a terminal, a cascade asks first."""
+    if cascade and not yes and sys.stdout.isatty():  # as argocd: scripts (no terminal) are not asked
+        try:
+            answer = input(f"Are you sure you want to delete '{name}' and all its resources? [y/n] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            typer.echo(f"The command to delete '{name}' was cancelled.")
+            return
     with _api(server, auth_token) as client:
         client.delete(name, cascade=cascade)
         if wait:

@@ -262,7 +262,7 @@ def _wavecd_on_a_terminal(args: list[str], answer: bytes | None, env: dict[str, 
             if not chunk:
                 break
             output += chunk
-            if not typed and b"[y/N]" in output:
+            if not typed and b"[y/n]" in output:
                 os.write(master, answer)
                 typed = True
         return proc.wait(30), output.decode(errors="replace")
@@ -282,12 +282,28 @@ def cli_env(make_api: ApiFactory, tmp_path: Path) -> dict[str, str]:
 def test_cli_delete_asks_on_a_terminal_and_no_deletes_nothing(cli_env, redis_client: redis.Redis):
     _seed(redis_client, application("a"))
     code, output = _wavecd_on_a_terminal(["app", "delete", "a"], b"n\n", cli_env)
-    assert "Are you sure you want to delete 'a' and all its resources?" in output
-    assert "cancelled" in output and code == 0, output
+    assert "Are you sure you want to delete 'a' and all its resources? [y/n]" in output
+    assert "The command to delete 'a' was cancelled." in output and code == 0, output
     assert queued_tasks(redis_client, "apply") == []
-    code, output = _wavecd_on_a_terminal(["app", "delete", "a", "--no-cascade"], b"y\n", cli_env)
-    assert "Are you sure you want to delete 'a'?" in output and code == 0, output
+    code, output = _wavecd_on_a_terminal(["app", "delete", "a"], b"y\n", cli_env)
+    assert code == 0 and "application 'a' delete requested" in output, output
+    assert queued_tasks(redis_client, "apply") == [("wavecd.app_admin", ["delete", "a", True], {})]
+
+
+def test_cli_delete_without_cascade_does_not_ask(cli_env, redis_client: redis.Redis):
+    # As argocd: only a cascaded delete (which removes the app's resources) is confirmed.
+    _seed(redis_client, application("a"))
+    code, output = _wavecd_on_a_terminal(["app", "delete", "a", "--no-cascade"], None, cli_env)
+    assert code == 0 and "Are you sure" not in output, output
     assert queued_tasks(redis_client, "apply") == [("wavecd.app_admin", ["delete", "a", False], {})]
+
+
+def test_cli_delete_off_a_terminal_does_not_ask(cli_env, redis_client: redis.Redis):
+    _seed(redis_client, application("a"))
+    result = subprocess.run([str(Path(sys.executable).parent / "wavecd"), "app", "delete", "a"], input=b"",
+                            capture_output=True, env={**os.environ, **cli_env}, timeout=60, check=False)
+    assert result.returncode == 0 and b"Are you sure" not in result.stdout, result
+    assert queued_tasks(redis_client, "apply") == [("wavecd.app_admin", ["delete", "a", True], {})]
 
 
 def test_cli_delete_with_yes_does_not_ask(cli_env, redis_client: redis.Redis):
