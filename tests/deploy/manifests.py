@@ -26,7 +26,7 @@ COMPOSE_FILE = REPO / "compose.yaml"
 DOCKERFILE = REPO / "Dockerfile"
 
 # Kinds defined by CRDs that kubernetes-validate cannot know; each is checked another way.
-CRD_KINDS = {"Application", "ScaledObject"}
+CRD_KINDS = {"Application", "AppProject", "ScaledObject"}
 
 Doc = dict[str, Any]
 

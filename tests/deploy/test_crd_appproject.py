@@ -69,3 +69,20 @@ def test_cluster_stores_an_argo_cd_project(kube_api: client.ApiClient, kube_name
     custom.create_namespaced_custom_object(GROUP, VERSION, kube_namespace, PLURAL, body)
     stored = custom.get_namespaced_custom_object(GROUP, VERSION, kube_namespace, PLURAL, "team-a")
     assert stored["spec"] == body["spec"]
+
+
+def test_example_project_is_valid(crd):
+    """k8s/examples/appproject-team.yaml passes the CRD's schema (unknown fields closed) and WaveCD's model."""
+    import jsonschema
+
+    from shared.project.model import AppProject
+    from tests.deploy.manifests import K8S, closed_schema
+
+    (example,) = load_docs(K8S / "examples" / "appproject-team.yaml")
+    schema = closed_schema(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+    jsonschema.Draft7Validator(schema).validate(example)
+    project = AppProject.parse(example)
+    assert project.spec.sync_windows[0].manual_sync is True
+    bad = {**example, "spec": {**example["spec"], "syncWindows": [{"kind": "sometimes", "schedule": "* * * * *",
+                                                                  "duration": "1h"}]}}
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(bad))
