@@ -23,12 +23,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from sandbox import discovery
+from sandbox import discovery, watch
 from sandbox.collector import Collector
 from sandbox.errors import ApiError, bad_request
 from sandbox.resources import ResourceType
 from sandbox.selectors import labels_match, parse_field_selector, parse_label_selector
 from sandbox.store import FieldValidation, Store, WriteOptions
+from sandbox.watch import WatchOptions
 
 _JSON = "application/json"
 # Resources whose DELETE answers with the deleted object rather than a Status (their registries set
@@ -509,25 +510,28 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _watch(self, rt: ResourceType, namespace: str | None, params: dict[str, list[str]]) -> None:
         predicate = self._predicate(rt, params)
-        timeout = float(_first(params, "timeoutSeconds") or 1800)
-        deadline = time.monotonic() + max(timeout, 0)
-        rv_param = _first(params, "resourceVersion") or ""
+        options = WatchOptions.parse(lambda key: _first(params, key))
+        deadline = time.monotonic() + options.timeout
         store = self.store
         initial: list[tuple[str, dict[str, Any]]] = []
+        expired: ApiError | None = None
         with store.lock:
-            if rv_param in ("", "0"):
+            if options.wait_for_version and options.resource_version is not None:
+                wait_until = time.monotonic() + min(watch.TOO_LARGE_WAIT_SECONDS, options.timeout)
+                while store.resource_version < options.resource_version and time.monotonic() < wait_until:
+                    store.changed.wait(timeout=wait_until - time.monotonic())
+                if store.resource_version < options.resource_version:
+                    expired = watch.too_large(options.resource_version, store.resource_version)
+            if options.send_initial_events:
                 items, _ = store.list(rt, namespace, predicate)
                 initial = [("ADDED", item) for item in items]
                 cursor = store.resource_version
-                expired: ApiError | None = None
+            elif options.resource_version is None:
+                cursor = store.resource_version
             else:
-                try:
-                    cursor = int(rv_param)
-                except ValueError:
-                    raise ApiError(400, f'resourceVersion: Invalid value: "{rv_param}": must be an integer') from None
+                cursor = options.resource_version
                 try:
                     store.events_after(cursor)
-                    expired = None
                 except ApiError as err:
                     expired = err
         self.send_response(200)
@@ -542,14 +546,23 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             for kind, obj in initial:
                 self._chunk({"type": kind, "object": obj})
+            if options.send_initial_events and options.bookmarks:
+                self._chunk(watch.bookmark(rt.api_version, rt.kind, cursor, initial_events_end=True))
             stopping = self.owner.stopping
+            told = cursor  # the newest resourceVersion this client has been told about
+            next_bookmark = watch.next_bookmark(time.monotonic(), deadline)
             while not stopping.is_set():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
+                if options.bookmarks and time.monotonic() >= next_bookmark:
+                    if cursor > told:  # events it did not see (filtered out) moved the version on
+                        self._chunk(watch.bookmark(rt.api_version, rt.kind, cursor))
+                        told = cursor
+                    next_bookmark = watch.next_bookmark(time.monotonic(), deadline)
                 with store.changed:
                     if store.resource_version <= cursor:
-                        store.changed.wait(timeout=min(remaining, 1.0))
+                        store.changed.wait(timeout=max(min(remaining, 1.0, next_bookmark - time.monotonic()), 0.01))
                     try:
                         events = store.events_after(cursor)
                     except ApiError as err:
@@ -562,6 +575,7 @@ class _Handler(BaseHTTPRequestHandler):
                 for event in batch:
                     if event is not None:
                         self._chunk(event)
+                        told = cursor
         except (BrokenPipeError, ConnectionResetError):
             return
         finally:
