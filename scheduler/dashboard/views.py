@@ -208,7 +208,7 @@ def _step_label(op: dict[str, Any]) -> str:
 def _last_synced(status: dict[str, Any], op: dict[str, Any] | None) -> str:
     if op is not None and op.get("finishedAt"):
         return str(op["finishedAt"])
-    history = status.get("history") or []
+    history = [h for h in status.get("history") or [] if isinstance(h, dict)]
     return str(history[-1].get("deployedAt") or "") if history else ""
 
 
@@ -254,7 +254,7 @@ class DashboardReader:
             return None
         status = self.store.status(name)
         op = self.store.operation(name)
-        history = list(status.get("history") or [])
+        history = [h for h in status.get("history") or [] if isinstance(h, dict)]
         shas = [str((status.get("sync") or {}).get("revision") or "")] + [str(h.get("revision") or "")
                                                                           for h in history]
         if op is not None:
@@ -267,7 +267,7 @@ class DashboardReader:
             destination=f"{dest.get('server') or dest.get('name') or ''} / {dest.get('namespace') or ''}",
             conditions=[Condition(type=str(c.get("type") or ""), message=str(c.get("message") or ""),
                                   last_transition_time=str(c.get("lastTransitionTime") or ""))
-                        for c in status.get("conditions") or []],
+                        for c in status.get("conditions") or [] if isinstance(c, dict)],
             groups=_groups(status, op),
             timeline=_timeline(op, meta, pushed) if op is not None else None,
             history=[HistoryRow(id=int(h.get("id", 0)), revision=_revision(str(h.get("revision") or ""), meta)

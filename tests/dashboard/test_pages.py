@@ -382,7 +382,7 @@ def test_text_from_git_and_the_cluster_is_escaped(served: Served):
 def test_a_damaged_status_document_shows_what_it_can(served: Served):
     seed(served.store, application("odd"),
          {"sync": {"status": "Synced"}, "resources": [{"kind": "ConfigMap"}, "junk", {"kind": "Secret", "name": "s"}],
-          "history": []},
+          "history": ["junk", {"id": 0, "revision": "a" * 40}], "conditions": ["junk"]},
          {"id": "op", "phase": "Running", "progress": {"step": 0, "stage": "wait", "steps": [
              {"objects": [{"kind": "Job"}, {"kind": "Job", "name": "j", "action": "hook"}]}, "junk",
              {"phase": "Sync", "wave": "not-a-number", "objects": None}],
@@ -392,6 +392,7 @@ def test_a_damaged_status_document_shows_what_it_can(served: Served):
         listing = browser.get("/ui/fragments/applications")
     assert page.status_code == 200 and listing.status_code == 200
     assert 'data-resource="Secret/s"' in page.text and 'data-resource="Job/j"' in page.text
+    assert re.findall(r'<tr data-history="(\d+)">', page.text) == ["0"]
     assert re.findall(r'data-wave="(-?\d+)" data-state="(\w+)"', page.text) == [("0", "running"), ("0", "waiting")]
 
 
