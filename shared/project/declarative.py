@@ -94,6 +94,7 @@ class _Seen:
         self.at = 0.0
         self.clusters: dict[str, ClusterEntry] = {}
         self.cluster_projects: dict[str, str] = {}
+        self.cluster_resources: dict[str, bool] = {}
         self.base_credentials: list[RepoCredential] | None = None
         self.repo_secrets: tuple[RepoCredential, ...] = ()
 
@@ -112,16 +113,20 @@ def _secret_field(secret: dict[str, Any], key: str) -> str:
         return ""
 
 
-def cluster_entries(secrets: list[dict[str, Any]]) -> list[tuple[ClusterEntry, str]]:
-    """(entry, project) for every valid cluster Secret; invalid ones are logged by name and skipped."""
+def cluster_entries(secrets: list[dict[str, Any]]) -> list[tuple[ClusterEntry, str, bool]]:
+    """(entry, project, clusterResources) for every valid cluster Secret; invalid ones are logged by name
+    and skipped."""
     from shared.cluster import cluster_entry_from_secret
 
     found = []
     for secret in secrets:
         try:
-            found.append((cluster_entry_from_secret(secret), _secret_field(secret, "project").strip()))
+            entry = cluster_entry_from_secret(secret)
         except ConfigurationError as exc:
             log.warning("%s", exc)
+            continue
+        found.append((entry, _secret_field(secret, "project").strip(),
+                      _secret_field(secret, "clusterResources").strip().lower() == "true"))
     return found
 
 
@@ -179,6 +184,18 @@ def project_clusters(svc: Services, project: str) -> list[Destination]:
             if seen.cluster_projects.get(name) == project]
 
 
+def namespaced_mode(svc: Services, cluster_name: str) -> tuple[tuple[str, ...], bool] | None:
+    """(namespaces, clusterResources) when the cluster's Secret lists namespaces (Argo CD's namespaced
+    mode), else None."""
+    seen = _seen.get(svc.clusters)
+    if seen is None:
+        return None
+    entry = seen.clusters.get(cluster_name)
+    if entry is None or not entry.namespaces:
+        return None
+    return entry.namespaces, seen.cluster_resources.get(cluster_name, False)
+
+
 def refresh_declarative(svc: Services, *, force: bool = False) -> None:
     """At most every REFRESH_SECONDS per process: load cluster and repository Secrets from WaveCD's
     namespace into this process's cluster registry and git credential store. Failures are logged and
@@ -196,8 +213,9 @@ def refresh_declarative(svc: Services, *, force: bool = False) -> None:
     try:
         control = registry.default()
         found = cluster_entries(list_typed_secrets(control, namespace, "cluster"))
-        sync_cluster_entries(registry, [entry for entry, _ in found], seen)
-        seen.cluster_projects = {entry.name: project for entry, project in found if project}
+        sync_cluster_entries(registry, [entry for entry, _, _ in found], seen)
+        seen.cluster_projects = {entry.name: project for entry, project, _ in found if project}
+        seen.cluster_resources = {entry.name: allowed for entry, _, allowed in found}
         credentials = repo_credentials(list_typed_secrets(control, namespace, "repository")
                                        + list_typed_secrets(control, namespace, "repo-creds"))
         sync_repo_credentials(svc.repos, credentials, seen)
@@ -208,7 +226,7 @@ def refresh_declarative(svc: Services, *, force: bool = False) -> None:
     from shared.cluster import IN_CLUSTER_NAME, IN_CLUSTER_SERVER
 
     summaries = [ClusterSummary(name=IN_CLUSTER_NAME, server=IN_CLUSTER_SERVER, source="in-cluster")]
-    summaries += [cluster_summary(entry, project) for entry, project in found]
+    summaries += [cluster_summary(entry, project) for entry, project, _ in found]
     if not any((p.get("metadata") or {}).get("name") == DEFAULT_PROJECT for p in projects):
         projects.append(default_project(namespace).dump())
     catalog.publish(svc.redis, projects=projects, clusters=summaries,

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 from shared.errors import WaveCDError
 from shared.kube_errors import UnknownKind
 from shared.models import Application
-from shared.project.declarative import project_clusters, read_project, refresh_declarative
+from shared.project.declarative import namespaced_mode, project_clusters, read_project, refresh_declarative
 from shared.project.model import AppProject, ProjectError
 from shared.project.orphans import WARNING_CONDITION as ORPHAN_WARNING
 from shared.project.orphans import find_orphans, list_namespace, warning_message
 from shared.project.permissions import Destination
-from shared.project.verdict import PlannedResource, app_violations, resource_violations
+from shared.project.verdict import PlannedResource, app_violations, namespaced_mode_violations, resource_violations
 from shared.project.windows import BLOCKED_MESSAGE, WindowVerdict, window_state
 from shared.resources import ResourceKey
 
@@ -167,8 +167,11 @@ def refuse_plan(svc: Services, app: Application | None, cluster: Cluster | None,
     resources = planned_resources(cluster, records, desired().objects) if records else []
     if namespace_to_create:  # CreateNamespace=true creates a Namespace: a cluster-scoped kind like any other
         resources.insert(0, PlannedResource("", "Namespace", "", str(namespace_to_create), False))
-    violations = resource_violations(project, resolve_destination(svc.clusters, app), resources,
-                                     project_clusters(svc, project.name))
+    destination = resolve_destination(svc.clusters, app)
+    violations = resource_violations(project, destination, resources, project_clusters(svc, project.name))
+    scope = namespaced_mode(svc, destination.name)
+    if scope is not None:
+        violations += namespaced_mode_violations(scope[0], scope[1], destination.namespace, resources)
     if not violations:
         return None
     shown = "; ".join(str(v) for v in violations[:5])

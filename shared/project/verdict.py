@@ -28,7 +28,7 @@ from shared.project.permissions import (
 )
 
 __all__ = ["PlannedResource", "ResourceViolation", "app_violations", "missing_project_message",
-           "resource_violations"]
+           "namespaced_mode_violations", "resource_violations"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,23 @@ class ResourceViolation:
 
     def __str__(self) -> str:
         return f"{self.resource}: {self.message}"
+
+
+def namespaced_mode_violations(namespaces: Collection[str], cluster_resources: bool, default_namespace: str,
+                               resources: list[PlannedResource]) -> list[ResourceViolation]:
+    """A cluster whose Secret lists `namespaces` is managed in namespaced mode, as in Argo CD: objects in
+    other namespaces, and cluster-scoped objects unless `clusterResources` is true, are refused."""
+    found = []
+    for res in resources:
+        if not res.namespaced:
+            if not cluster_resources:
+                found.append(ResourceViolation(
+                    res, f'Cluster level {res.kind} "{res.name}" can not be managed when in namespaced mode'))
+            continue
+        namespace = res.namespace or default_namespace
+        if namespace not in namespaces:
+            found.append(ResourceViolation(res, f'Namespace "{namespace}" for {res.kind} "{res.name}" is not managed'))
+    return found
 
 
 def missing_project_message(name: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import yaml
 from kubernetes import client
 
 from sandbox.server import SandboxServer
@@ -121,3 +122,23 @@ def test_permit_only_project_scoped_clusters(world: World, kube_env: KubeEnv, gi
     in_cluster = world.put_app(application(unique("app"), world.control, repo.url, dest, project="team"))
     reconcile(world.svc, in_cluster)
     assert "do not match any of the allowed destinations" in world.conditions(in_cluster)["InvalidSpecError"]
+
+
+def test_cluster_in_namespaced_mode(world: World, kube_env: KubeEnv, git_factory: GitFactory) -> None:
+    dest, other = world.namespace("team"), world.namespace("other")
+    server, config = argo_config_from_kubeconfig(kube_env.kubeconfig, kube_env.context)
+    body = cluster_secret(unique("ns-mode"), world.control, "tenant", server, config)
+    body["stringData"]["namespaces"] = dest
+    add_secret(world, body)
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": unique("role")},
+            "rules": []}
+    repo = git_factory.create("app", {"cm.yaml": configmap("inside"), "other.yaml": configmap("outside", other),
+                                      "role.yaml": yaml.safe_dump(role)})
+    name = world.put_app(application(unique("app"), world.control, repo.url, dest, destination={"name": "tenant"}))
+    reconcile(world.svc, name)
+    op = world.svc.store.operation(name)
+    assert op["phase"] == "Failed"
+    assert f'Cluster level ClusterRole "{role["metadata"]["name"]}" can not be managed when in namespaced mode' \
+        in op["message"]
+    assert f'Namespace "{other}" for ConfigMap "outside" is not managed' in op["message"]
+    assert not world.configmap_exists(dest, "inside")

@@ -14,7 +14,7 @@ from shared.project.globs import glob_match
 from shared.project.model import AppProject, ProjectError, default_project
 from shared.project.orphans import find_orphans
 from shared.project.permissions import Destination, destination_permitted, group_kind_permitted, source_permitted
-from shared.project.verdict import PlannedResource, app_violations, resource_violations
+from shared.project.verdict import PlannedResource, app_violations, namespaced_mode_violations, resource_violations
 from shared.project.windows import WindowVerdict, can_sync, matching_windows, window_state
 
 DATA = Path(__file__).parent.parent / "testdata" / "project"
@@ -143,3 +143,15 @@ def test_orphan_case(path: Path) -> None:
     case = load(path)
     found = find_orphans(project(case["project"]), case["objects"], case["namespace"])
     assert [str(o) for o in found] == case["orphans"]
+
+
+@pytest.mark.parametrize("path", cases("namespaced_mode"), ids=ids(cases("namespaced_mode")))
+def test_namespaced_mode_case(path: Path) -> None:
+    case = load(path)
+    resources = [PlannedResource(r["group"], r["kind"], r["namespace"], r["name"], r["namespaced"])
+                 for r in case["resources"]]
+    found = namespaced_mode_violations(case["namespaces"], case["clusterResources"], case["destinationNamespace"],
+                                       resources)
+    assert len(found) == len(case["violations"]), [str(v) for v in found]
+    for violation, expected in zip(found, case["violations"], strict=True):
+        assert expected in str(violation)
