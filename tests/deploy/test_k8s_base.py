@@ -246,7 +246,7 @@ def test_server_probes_and_services_route_to_pods(docs):
 def test_ingress_routes_to_existing_service_ports(docs):
     (ingress,) = find(docs, "Ingress")
     paths = {p["path"]: p["backend"]["service"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
-    assert set(paths) == {"/api", "/flower"}
+    assert set(paths) == {"/api", "/flower", "/applications", "/ui", "/login", "/logout", "/docs", "/openapi.json"}
     for backend in paths.values():
         svc = one(docs, "Service", backend["name"])
         assert backend["port"]["name"] in {p["name"] for p in svc["spec"]["ports"]}
