@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import yaml
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.params import Depends
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from scheduler.request_body import InvalidBody, parse_document
 from shared.errors import WaveCDError
 from shared.models import Application
 from shared.project import catalog
@@ -73,9 +74,9 @@ def _parse_body(raw: bytes) -> dict[str, Any]:
     if len(raw) > _MAX_BODY:
         raise ProjectApiError(413, f"AppProject manifest is over the {_MAX_BODY}-byte limit")
     try:
-        obj = yaml.safe_load(raw.decode("utf-8")) if raw.strip() else None
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ProjectApiError(422, f"the body is not a JSON or YAML document: {str(exc).splitlines()[0]}") from None
+        obj = parse_document(raw, None)  # the API's safe loader and limits (depth, nodes, aliases)
+    except InvalidBody as exc:
+        raise ProjectApiError(422, exc.message) from None
     if not isinstance(obj, dict):
         raise ProjectApiError(422, "the body must be one AppProject object")
     obj.setdefault("kind", "AppProject")
@@ -143,7 +144,7 @@ def create_project_router(svc: Services, tasks: Any, read: list[Depends], write:
                  tags=["projects"])
     async def create_project(request: Request, upsert: Annotated[bool, Query()] = False) -> dict[str, Any]:
         """Create an AppProject from its manifest (JSON or YAML); `upsert` replaces an existing one."""
-        body = _parse_body(await request.body())
+        body = await run_in_threadpool(_parse_body, await request.body())  # off the event loop
         name = body["metadata"]["name"]
         if name in catalog.projects(svc.redis) and not upsert:
             raise ProjectApiError(409, f"project '{name}' already exists")

@@ -311,3 +311,17 @@ def test_cli_delete_with_yes_does_not_ask(cli_env, redis_client: redis.Redis):
     code, output = _wavecd_on_a_terminal(["app", "delete", "a", "--yes"], None, cli_env)
     assert code == 0 and "Are you sure" not in output, output
     assert queued_tasks(redis_client, "apply") == [("wavecd.app_admin", ["delete", "a", True], {})]
+
+
+# -- every place a user's YAML enters: the project API uses the same loader -----------------------------------
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    pytest.param(b"[" * 1000, "nesting is deeper than 100 levels", id="deep"),
+    pytest.param(_alias_bomb(6).replace(b"kind: Application", b"kind: AppProject"), "alias", id="alias-bomb"),
+])
+def test_project_bodies_get_the_same_limits(api: httpx.Client, redis_client: redis.Redis, body: bytes,
+                                            expected: str):
+    response = api.post("/api/v1/projects", content=body, headers={**AUTH, "Content-Type": "application/yaml"})
+    assert expected in _error(response, 422)
+    assert queued_tasks(redis_client, "apply") == [] and _stash_keys(redis_client) == []
