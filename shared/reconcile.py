@@ -233,6 +233,7 @@ def refresh_app(svc: Services, token: LockToken) -> RefreshOutcome:
     request = store.take_sync_request(name)
     revision = (request or {}).get("revision") or None
     try:
+        project_gate.ensure_reachable(svc, admitted)  # a cluster found down is not waited on
         hard = store.take_hard_refresh(name)
         if hard:
             svc.repos.fetch(source.repo_url, force=True)

@@ -129,6 +129,12 @@ def clusters(client: redis.Redis) -> list[ClusterSummary]:
     return found
 
 
+def connection(client: redis.Redis, name: str) -> ConnectionStatus | None:
+    """The last probe of one cluster, or None when it was never probed."""
+    raw = client.hget(CLUSTER_STATUS_KEY, name)
+    return ConnectionStatus.model_validate_json(raw) if raw else None
+
+
 def record_connection(client: redis.Redis, name: str, status: ConnectionStatus) -> None:
     client.hset(CLUSTER_STATUS_KEY, name, status.model_dump_json())
 

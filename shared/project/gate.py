@@ -1,9 +1,10 @@
-"""Where the pipeline asks the app's project for permission: four calls, each one line at its site.
+"""Where the pipeline asks the app's project and cluster for permission: five calls, one line at each site.
 
 * `admit` at the start of a reconcile: the project exists and permits the app's namespace, sources and
   destination, else a ProjectError (an `InvalidSpecError` condition; the app is never synced).
 * `window_gate` where a reconcile decides to sync: sync windows hold back automated syncs, and manual
   ones unless `manualSync`; the verdict is shown as a `SyncWindow` condition ("Sync Denied").
+* `ensure_reachable` before the comparison: a cluster the background probe found down fails fast.
 * `warn_orphans` after the comparison: Argo CD's orphaned resources warning, when the project asks.
 * `refuse_plan` before the first wave: every planned object's kind (by the cluster's scope) and
   namespace must be permitted, else the sync fails before anything is applied, naming the objects.
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import WaveCDError
+from shared.errors import TransientError, WaveCDError
 from shared.kube_errors import UnknownKind
 from shared.models import Application
+from shared.project import catalog
 from shared.project.declarative import namespaced_mode, project_clusters, read_project, refresh_declarative
 from shared.project.model import AppProject, ProjectError
 from shared.project.orphans import WARNING_CONDITION as ORPHAN_WARNING
@@ -37,11 +39,13 @@ if TYPE_CHECKING:
     from shared.desired_state import DesiredState
     from shared.services import Services
 
-__all__ = ["Admitted", "admit", "refuse_plan", "resolve_destination", "warn_orphans", "window_gate"]
+__all__ = ["Admitted", "ClusterUnreachable", "admit", "ensure_reachable", "refuse_plan", "resolve_destination",
+           "warn_orphans", "window_gate"]
 
 log = logging.getLogger(__name__)
 
 SYNC_WINDOW_CONDITION = "SyncWindow"
+UNREACHABLE_HOLD = 30.0
 INVALID_TASKS = "one or more synchronization tasks are not valid"
 
 
@@ -74,6 +78,21 @@ def admit(svc: Services, app: Application) -> Admitted:
     if problems:
         raise ProjectError("; ".join(problems))
     return Admitted(project, destination)
+
+
+class ClusterUnreachable(TransientError):
+    """The destination cluster failed its last probe: the comparison is skipped instead of waiting on it."""
+
+
+def ensure_reachable(svc: Services, admitted: Admitted, now: float | None = None) -> None:
+    """Fail fast when the background probe found the app's cluster unreachable in the last
+    UNREACHABLE_HOLD seconds, so apps on a dead cluster do not hold workers other clusters' apps need."""
+    status = catalog.connection(svc.redis, admitted.destination.name)
+    moment = time.time() if now is None else now
+    if status is None or status.status != "Failed" or moment - status.at > UNREACHABLE_HOLD:
+        return
+    raise ClusterUnreachable(f"cluster '{admitted.destination.name}' is unreachable (probed {moment - status.at:.0f}s "
+                             f"ago: {status.message}); compared again once it answers")
 
 
 def window_gate(admitted: Admitted, app: Application, start: tuple[dict[str, Any], bool] | None,

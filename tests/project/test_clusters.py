@@ -5,6 +5,7 @@ second name through a Secret built from its kubeconfig."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -12,6 +13,7 @@ import yaml
 from kubernetes import client
 
 from sandbox.server import SandboxServer
+from shared.project import catalog
 from shared.project.declarative import refresh_declarative
 from tests.fixtures.git import GitFactory
 from tests.fixtures.kube import KubeEnv
@@ -27,6 +29,14 @@ from tests.project.driver import (
 )
 
 pytestmark = pytest.mark.integration
+
+
+def wait_connection(world: World, name: str, wanted: str, timeout: float = 30.0) -> None:
+    """Until the background probe recorded `wanted` for the cluster (bounded poll of Redis)."""
+    deadline = time.monotonic() + timeout
+    while (status := catalog.connection(world.svc.redis, name)) is None or status.status != wanted:
+        assert time.monotonic() < deadline, f"cluster {name} never probed {wanted}: {status}"
+        time.sleep(0.05)
 
 
 def add_secret(world: World, body: dict) -> None:
@@ -91,9 +101,11 @@ def test_changed_secret_rebuilds_the_client_and_unreachable_cluster_marks_only_i
                                         destination={"name": "edge"}))
     local = world.put_app(application(unique("app"), world.control, repo.url, local_dest))
 
+    wait_connection(world, "edge", "Failed")  # the background probe found it down
     reconcile(world.svc, on_edge)
     reconcile(world.svc, local)
-    assert "ComparisonError" in world.conditions(on_edge)
+    refused = world.conditions(on_edge)["ComparisonError"]
+    assert refused.startswith("cluster 'edge' is unreachable (probed") and "cannot reach the API server" in refused
     assert world.svc.store.operation(on_edge) is None
     assert world.svc.store.operation(local)["phase"] == "Succeeded"
 
@@ -102,6 +114,7 @@ def test_changed_secret_rebuilds_the_client_and_unreachable_cluster_marks_only_i
     world.core.replace_namespaced_secret(secret_name, world.control,
                                          cluster_secret(secret_name, world.control, "edge", server, config))
     refresh_declarative(world.svc, force=True)
+    wait_connection(world, "edge", "Successful")
     reconcile(world.svc, on_edge)
     assert world.svc.store.operation(on_edge)["phase"] == "Succeeded"
     assert world.configmap_exists(edge_dest, "edge-cfg")
