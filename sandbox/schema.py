@@ -65,6 +65,14 @@ def object_meta() -> dict[str, Any] | None:
     return _definitions().get("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")
 
 
+def builtin_definition_name(group: str, version: str, kind: str) -> str | None:
+    return _gvk_index().get((group, version, kind))
+
+
+def builtin_definition(name: str) -> dict[str, Any] | None:
+    return _definitions().get(name)
+
+
 def builtin_root(group: str, version: str, kind: str) -> dict[str, Any] | None:
     name = _gvk_index().get((group, version, kind))
     return _definitions().get(name) if name else None

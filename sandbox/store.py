@@ -21,6 +21,7 @@ from typing import Any
 
 from sandbox import apply as ssa
 from sandbox import scale
+from sandbox.decoding import DecodeError, check_types
 from sandbox.defaults import Allocator, apply_defaults, validate
 from sandbox.errors import ApiError, already_exists, bad_request, conflict, invalid, not_found, qualified
 from sandbox.patching import json_patch, merge_patch, strategic_merge_patch
@@ -184,9 +185,17 @@ class Store:
                                     "message": f"namespace {namespace} is being terminated",
                                     "field": "metadata.namespace"}])
 
-    def _check_type(self, rt: ResourceType, body: Any) -> dict[str, Any]:
+    def _check_type(self, rt: ResourceType, body: Any, patch: bool = False) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be a JSON object")
+        if not rt.custom:
+            try:
+                check_types(body, rt.group, rt.version, rt.kind)
+            except DecodeError as err:
+                if patch:
+                    raise _patch_invalid(str(err)) from None
+                raise bad_request(f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                                  f"{err}") from None
         api_version, kind = body.get("apiVersion"), body.get("kind")
         if rt.custom and (not api_version or not kind):
             raise bad_request("Object 'Kind' is missing in the request body" if not kind
@@ -222,10 +231,7 @@ class Store:
         problems = ", ".join(f'unknown field "{path}"' for path in unknown)
         if opts.field_validation is FieldValidation.STRICT:
             if opts.patch:
-                raise ApiError(422, f' "" is invalid: patch: Invalid value: "...": strict decoding error: {problems}',
-                               "Invalid", causes=[{"reason": "FieldValueInvalid", "field": "patch",
-                                                   "message": f'Invalid value: "...": strict decoding error: '
-                                                              f"{problems}"}])
+                raise _patch_invalid(f"strict decoding error: {problems}")
             raise bad_request(f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: strict '
                               f"decoding error: {problems}")
         if opts.field_validation is FieldValidation.WARN:
@@ -311,7 +317,7 @@ class Store:
             old = self._bucket(rt).get(okey)
             if old is None:
                 raise not_found(rt.plural, rt.group, name)
-            new = self._check_type(rt, body)
+            new = self._check_type(rt, body, patch=opts.patch)
             if not managed:
                 self._drop_unknown_fields(rt, new, opts)
             self._set_namespace(rt, namespace, new)
@@ -718,6 +724,13 @@ class Store:
                 out.append(event)
             out.reverse()
             return out
+
+
+def _patch_invalid(problem: str) -> ApiError:
+    """How kube-apiserver refuses a patch whose result does not decode (it quotes the result; we do not)."""
+    return ApiError(422, f' "" is invalid: patch: Invalid value: "...": {problem}', "Invalid",
+                    causes=[{"reason": "FieldValueInvalid", "field": "patch",
+                             "message": f'Invalid value: "...": {problem}'}])
 
 
 CRD_CLEANUP = "customresourcecleanup.apiextensions.k8s.io"
