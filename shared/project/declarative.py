@@ -231,11 +231,12 @@ def refresh_declarative(svc: Services, *, force: bool = False) -> None:
         projects.append(default_project(namespace).dump())
     catalog.publish(svc.redis, projects=projects, clusters=summaries,
                     repos=[repo_summary(c) for c in credentials])
-    probe_clusters(svc, [s.name for s in summaries])
+    probe_clusters(svc, [s.name for s in summaries], force=force)
 
 
 # -- connection status ------------------------------------------------------------------------------------
 
+PROBE_CLAIM_PREFIX = "wavecd:catalog:probing:"
 _probes: dict[int, ThreadPoolExecutor] = {}
 _probing: set[str] = set()
 
@@ -255,9 +256,13 @@ def _probe_one(svc: Services, name: str) -> None:
     catalog.record_connection(svc.redis, name, status)
 
 
-def probe_clusters(svc: Services, names: list[str]) -> None:
+def probe_clusters(svc: Services, names: list[str], *, force: bool = False) -> None:
     """Ask each cluster its version in the background (never blocking the caller; one probe in flight
-    per cluster), and record Successful or Failed with the reason, as `argocd cluster list` shows."""
+    per cluster and process, and, unless `force`, one per REFRESH_SECONDS across all processes), and
+    record Successful or Failed with the reason, as `argocd cluster list` shows."""
+    if not force:
+        names = [n for n in names if svc.redis.set(f"{PROBE_CLAIM_PREFIX}{n}", os.getpid(), nx=True,
+                                                   ex=max(1, int(REFRESH_SECONDS)))]
     with _lock:
         pool = _probes.get(os.getpid())
         if pool is None:  # one pool per process: a forked worker child must not reuse its parent's
