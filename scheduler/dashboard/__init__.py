@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from scheduler.dashboard.routes import create_dashboard_router
-from scheduler.dashboard.session import CrossSiteRefused, Sessions, SignInRequired
+from scheduler.dashboard.session import CrossSiteRefused, PermissionDenied, Sessions, SignInRequired
 from shared.services import Services
 
 if TYPE_CHECKING:
@@ -37,7 +37,8 @@ def _swagger_assets() -> Path:
 
 def install_dashboard(api: FastAPI, services: Services, tasks: TaskSender, token: str) -> None:
     """Mount the dashboard, its assets and `/docs` (create the app with `docs_url=None`) on `api`."""
-    sessions = Sessions(token)
+    readonly = services.settings.api_readonly_token
+    sessions = Sessions(token, readonly.get_secret_value() if readonly is not None else None)
     api.mount(STATIC_URL, StaticFiles(directory=STATIC), name="dashboard-static")
     api.mount(VENDOR_URL, StaticFiles(directory=_swagger_assets()), name="dashboard-vendor")
     api.include_router(create_dashboard_router(services, tasks, sessions))
@@ -60,4 +61,8 @@ def install_dashboard(api: FastAPI, services: Services, tasks: TaskSender, token
 
     @api.exception_handler(CrossSiteRefused)
     async def _cross_site(_: Request, exc: CrossSiteRefused) -> Response:
+        return JSONResponse({"error": exc.message, "code": 403}, status_code=403)
+
+    @api.exception_handler(PermissionDenied)
+    async def _read_only(_: Request, exc: PermissionDenied) -> Response:
         return JSONResponse({"error": exc.message, "code": 403}, status_code=403)

@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from scheduler.dashboard.session import Sessions, check_origin, safe_next
+from scheduler.dashboard.session import Role, Sessions, check_origin, safe_next
 from scheduler.dashboard.views import AppDetail, AppRow, DashboardReader
 from shared.app_actions import ActionError, AppActions
 from shared.errors import WaveCDError
@@ -100,7 +100,9 @@ def create_dashboard_router(svc: Services, tasks: TaskSender, sessions: Sessions
     writes = [Depends(sessions.require_write)]
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> Response:  # noqa: ANN401
-        context.setdefault("csrf_token", sessions.csrf_token if sessions.signed_in(request) else "")
+        role = sessions.role(request)
+        context.setdefault("csrf_token", sessions.csrf_token(role) if role is not None else "")
+        context.setdefault("read_only", role == Role.READ_ONLY)
         return _security_headers(templates.TemplateResponse(request, name, context, status_code=status))
 
     def repo_of(name: str) -> str:
@@ -128,14 +130,15 @@ def create_dashboard_router(svc: Services, tasks: TaskSender, sessions: Sessions
         form = parse_qs(raw.decode("utf-8", errors="replace"))  # application/x-www-form-urlencoded
         token = (form.get("token") or [""])[0]
         next = (form.get("next") or ["/applications"])[0]  # noqa: A001 - Argo CD's parameter name
-        if not sessions.token_matches(token):
+        role = sessions.role_of_token(token)
+        if role is None:
             return page(request, "login.html", status=401, next=safe_next(next),
                         error="invalid API token" if token.strip() else "enter the API token")
         response = RedirectResponse(safe_next(next), status_code=303)
-        sessions.set_cookie(request, response)
+        sessions.set_cookie(request, response, role)
         return _security_headers(response)
 
-    @router.post("/logout", dependencies=writes)
+    @router.post("/logout", dependencies=[Depends(sessions.require_same_site)])
     def logout() -> Response:
         response = JSONResponse({"message": "signed out"})
         sessions.clear_cookie(response)

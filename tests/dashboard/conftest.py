@@ -19,6 +19,7 @@ from shared.settings import Settings
 from tests.api.serving import serve
 
 TOKEN = "dashboard-test-token-0123456789"
+READONLY = "dashboard-read-only-token-0123456789"
 
 
 @dataclass
@@ -33,10 +34,10 @@ class Served:
         return {"Origin": self.base}
 
     @contextmanager
-    def signed_in(self) -> Iterator[httpx.Client]:
+    def signed_in(self, token: str = TOKEN) -> Iterator[httpx.Client]:
         """A client holding the session cookie, as a browser does after signing in."""
         with httpx.Client(base_url=self.base, timeout=20) as client:
-            response = client.post("/login", data={"token": TOKEN, "next": "/applications"}, headers=self.origin)
+            response = client.post("/login", data={"token": token, "next": "/applications"}, headers=self.origin)
             assert response.status_code == 303, response.text
             yield client
 
@@ -44,6 +45,7 @@ class Served:
 @pytest.fixture()
 def served(redis_url: str, redis_client: redis.Redis, tmp_path: Path) -> Iterator[Served]:
     settings = Settings(redis_url=redis_url, home=tmp_path / "home", api_token=SecretStr(TOKEN),
+                        api_readonly_token=SecretStr(READONLY),
                         git_cache_dir=tmp_path / "git-cache")
     services = Services(settings, redis_client)
     with serve(create_app(settings, services)) as base, httpx.Client(base_url=base, timeout=20) as client:

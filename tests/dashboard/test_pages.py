@@ -21,7 +21,7 @@ from shared.app_store import AppStore
 from shared.diff import compare
 from shared.reconcile import diff_key
 from shared.revision_metadata import read_revisions, record_revision
-from tests.dashboard.conftest import TOKEN, Served
+from tests.dashboard.conftest import READONLY, TOKEN, Served
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +101,7 @@ def test_signing_in_sets_an_http_only_strict_cookie_and_goes_only_to_local_pages
 
 
 def test_the_session_cookie_is_not_the_token_and_expires(served: Served):
-    from scheduler.dashboard.session import COOKIE, MAX_AGE, Sessions
+    from scheduler.dashboard.session import COOKIE, MAX_AGE, Role, Sessions
 
     with served.signed_in() as browser:
         value = browser.cookies[COOKIE]
@@ -112,16 +112,18 @@ def test_the_session_cookie_is_not_the_token_and_expires(served: Served):
     assert api.status_code in (401, 403)
     now = int(time.time())
     refused = {
-        "expired": Sessions(TOKEN).session_value(now - MAX_AGE - 5),
-        "from the future": Sessions(TOKEN).session_value(now + 3600),
-        "another server's token": Sessions("another-token-0123456789").session_value(now),
-        "forged": f"{now}.{'0' * 64}",
+        "expired": Sessions(TOKEN).session_value(issued=now - MAX_AGE - 5),
+        "from the future": Sessions(TOKEN).session_value(issued=now + 3600),
+        "another server's token": Sessions("another-token-0123456789").session_value(issued=now),
+        "forged": f"admin.{now}.{'0' * 64}",
+        "a read-only session claiming admin": Sessions(TOKEN, READONLY).session_value(Role.READ_ONLY, now)
+        .replace("read-only.", "admin.", 1),
         "the raw token": TOKEN,
     }
     for why, cookie in refused.items():
         response = served.client.get("/applications", headers={"Cookie": f"{COOKIE}={cookie}"})
         assert response.status_code == 303 and response.headers["location"].startswith("/login"), why
-    recent = Sessions(TOKEN).session_value(now - 60)
+    recent = Sessions(TOKEN).session_value(issued=now - 60)
     fresh = served.client.get("/applications", headers={"Cookie": f"{COOKIE}={recent}"})
     assert fresh.status_code == 200
 
@@ -166,9 +168,9 @@ def test_a_write_needs_the_csrf_token_and_our_origin(served: Served):
 
 
 def _write(served: Served, browser: Any, path: str, body: dict[str, Any] | None = None) -> Any:  # noqa: ANN401
-    from scheduler.dashboard.session import Sessions
+    from scheduler.dashboard.session import Role, Sessions
 
-    headers = {**served.origin, "X-CSRF-Token": Sessions(TOKEN).csrf_token}
+    headers = {**served.origin, "X-CSRF-Token": Sessions(TOKEN).csrf_token(Role.ADMIN)}
     return browser.post(path, json=body or {}, headers=headers)
 
 
@@ -413,3 +415,20 @@ def test_a_sync_of_a_commit_a_webhook_announced_says_so(served: Served):
     rows = dict(re.findall(r'<tr data-history="(\d+)">(.*?)</tr>', page, re.S))
     assert "automated sync policy, after a webhook push" in rows["1"]
     assert "automated sync policy" in rows["0"] and "webhook" not in rows["0"]
+
+
+def test_the_read_only_token_shows_everything_and_changes_nothing(served: Served):
+    seed(served.store, application("a"), _status(history=[{"id": 0, "revision": "a" * 40}]))
+    with served.signed_in(READONLY) as browser:
+        page = browser.get("/applications/a")
+        assert page.status_code == 200 and "read-only session" in page.text
+        assert 'data-open="dlg-sync"' not in page.text and "data-history-id" not in page.text
+        csrf = re.search(r'<meta name="csrf-token" content="([0-9a-f]{64})">', page.text)[1]  # type: ignore[index]
+        headers = {**served.origin, "X-CSRF-Token": csrf}
+        for action in ("sync", "refresh", "terminate", "delete"):
+            response = browser.post(f"/ui/actions/applications/a/{action}", json={}, headers=headers)
+            assert response.status_code == 403, action
+            assert response.json()["error"] == "permission denied: the read-only API token may not change anything"
+        assert browser.post("/logout", headers=headers).status_code == 200
+        assert browser.get("/applications").status_code == 303
+    assert served.store.peek_sync_request("a") is None and queued(served.store) == []
