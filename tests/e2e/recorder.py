@@ -2,15 +2,19 @@
 
 Each kind is LISTed once (an empty list while the namespace does not exist yet) and WATCHed from that
 list's resourceVersion, so no event is missed however late the watch thread gets going: no sleep is
-needed before the system under test starts writing. Events from all kinds go into one list stamped with
-the time they arrived; waves are whole seconds apart (a health gate and the step delay sit between them),
-so arrival order across kinds is creation order.
+needed before the system under test starts writing.
+
+Events of different kinds arrive on different streams, so arrival order is not write order (a Namespace
+and the hook Job created in it milliseconds later can arrive swapped). They are ordered by the
+resourceVersion each event's object carries instead: both backends of the suite number every write with
+one cluster-wide counter (kube-apiserver's is etcd's revision, the emulator's its store's), so it orders
+writes across kinds. Kubernetes calls resourceVersion opaque for clients in general; a cluster whose
+versions are not integers makes this recorder fail loudly rather than guess.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +24,7 @@ from kubernetes import client, watch
 
 @dataclass(frozen=True)
 class Event:
-    at: float
+    version: int  # the object's resourceVersion in this event: the cluster's write order
     type: str  # ADDED | MODIFIED | DELETED
     kind: str
     name: str
@@ -69,8 +73,7 @@ class ClusterRecorder:
                     obj = self._api.sanitize_for_serialization(raw["object"])
                     version = obj["metadata"].get("resourceVersion") or version
                     with self._lock:
-                        self._events.append(Event(time.monotonic(), raw["type"], kind, obj["metadata"]["name"],
-                                                  obj))
+                        self._events.append(Event(int(version), raw["type"], kind, obj["metadata"]["name"], obj))
                     if self._stop.is_set():
                         break
             except client.ApiException as exc:
@@ -87,8 +90,9 @@ class ClusterRecorder:
                 stream.stop()
 
     def events(self) -> list[Event]:
+        """Every event so far, in the cluster's write order."""
         with self._lock:
-            return list(self._events)
+            return sorted(self._events, key=lambda e: e.version)
 
     def errors(self) -> list[str]:
         with self._lock:
@@ -106,7 +110,8 @@ class ClusterRecorder:
         return seen
 
     def summary(self) -> str:
-        return "\n".join(f"{e.at:.2f} {e.type} {e.ref}" for e in self.events())
+        lines = [f"{e.version} {e.type} {e.ref}" for e in self.events()]
+        return "\n".join(lines + [f"watch error: {error}" for error in self.errors()])
 
     def stop(self) -> None:
         self._stop.set()

@@ -121,15 +121,6 @@ def _gone(read: Any, *args: str) -> bool:  # noqa: ANN401 - a read_namespaced_* 
     return False
 
 
-def _kubectl_scale(apps: client.AppsV1Api, name: str, namespace: str, replicas: int, *, emulator: bool) -> None:
-    """`kubectl scale deployment NAME --replicas=N`: a merge patch of the scale subresource. The emulator
-    serves no scale subresource (a 404), so there the same change goes to spec.replicas."""
-    if emulator:
-        apps.patch_namespaced_deployment(name, namespace, {"spec": {"replicas": replicas}})
-    else:
-        apps.patch_namespaced_deployment_scale(name, namespace, {"spec": {"replicas": replicas}})
-
-
 @pytest.fixture()
 def stack(tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> Iterator[tuple[Stack, str, str, str]]:
     """`wavecd up` on the suite's cluster choice, with a fresh apps namespace; yields (stack, apps namespace,
@@ -197,7 +188,7 @@ def test_a_push_reaches_the_cluster_wave_by_wave_and_no_secret_leaves_it(
         pre_done = recorder.first("MODIFIED", "Job/pre-sync", _job_complete)
         first_wave = recorder.first("ADDED", expected[2][0])
         assert pre_done is not None and first_wave is not None, recorder.summary()
-        assert pre_done.at < first_wave.at, recorder.summary()
+        assert pre_done.version < first_wave.version, recorder.summary()
 
         # HookSucceeded: each hook succeeded and was then deleted.
         for ref in scenario["deletedAfterSuccess"]:
@@ -205,7 +196,7 @@ def test_a_push_reaches_the_cluster_wave_by_wave_and_no_secret_leaves_it(
                      describe=recorder.summary)
             done = recorder.first("MODIFIED", ref, _job_complete)
             deleted = recorder.first("DELETED", ref)
-            assert done is not None and deleted is not None and done.at <= deleted.at, recorder.summary()
+            assert done is not None and deleted is not None and done.version < deleted.version, recorder.summary()
         assert _gone(client.BatchV1Api(kube).read_namespaced_job, "pre-sync", dest_ns)
         assert _gone(client.BatchV1Api(kube).read_namespaced_job, "post-sync", dest_ns)
 
@@ -221,8 +212,8 @@ def test_a_push_reaches_the_cluster_wave_by_wave_and_no_secret_leaves_it(
         assert synced_diff.code == scenario["diffExitCodes"]["synced"], synced_diff
 
         # -- self-heal: `kubectl scale deployment web --replicas=5` patches the scale subresource -------------
-        _kubectl_scale(apps, "web", dest_ns, 5, emulator=up.sandbox)
-        assert apps.read_namespaced_deployment("web", dest_ns).spec.replicas == 5
+        apps.patch_namespaced_deployment_scale("web", dest_ns, {"spec": {"replicas": 5}})
+        assert apps.read_namespaced_deployment_scale("web", dest_ns).spec.replicas == 5
         wait_for("self-heal to bring web back to 2 replicas",
                  lambda: apps.read_namespaced_deployment("web", dest_ns).spec.replicas == 2, 90,
                  describe=lambda: _status(up.app(APP)))
