@@ -40,7 +40,8 @@ class ApiError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-        self.reason = reason or REASONS.get(code, "Unknown")
+        # reason "" leaves it out, as kube-apiserver does for errors it did not classify (plain 500s)
+        self.reason = REASONS.get(code, "Unknown") if reason is None else reason
         self.name = name
         self.group = group
         self.kind = kind
@@ -65,9 +66,10 @@ class ApiError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
         }
+        if self.reason:
+            status["reason"] = self.reason
+        status["code"] = self.code
         if details:
             status["details"] = details
         return status

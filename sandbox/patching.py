@@ -149,7 +149,8 @@ def strategic_merge_patch(original: Any, patch: Any, node: Node) -> Any:
     if directive == "delete":
         return None
     if directive is not None:
-        raise ApiError(422, f"Unknown patch type: {directive!r}")
+        # kube-apiserver answers this with a bare 500 (no reason), and so do we
+        raise ApiError(500, f"unknown patch type: {directive} in map: {go_format(patch)}", "")
     result = copy.deepcopy(original)
     retain = patch.get("$retainKeys")
     for key, value in patch.items():
@@ -178,23 +179,59 @@ def strategic_merge_patch(original: Any, patch: Any, node: Node) -> Any:
     if isinstance(retain, list):
         result = {k: v for k, v in result.items() if k in retain or k.startswith("$")}
     for key, order in patch.items():
-        if key.startswith("$setElementOrder/") and isinstance(result.get(key.split("/", 1)[1]), list):
-            result[key.split("/", 1)[1]] = _ordered(result[key.split("/", 1)[1]], order,
-                                                     node.child(key.split("/", 1)[1]).list_info().merge_key)
+        field = key.split("/", 1)[1] if key.startswith("$setElementOrder/") else ""
+        if field and isinstance(order, list) and isinstance(result.get(field), list):
+            original_list = original.get(field) if isinstance(original.get(field), list) else []
+            result[field] = _normalize_order(result[field], order, original_list,
+                                             node.child(field).list_info().merge_key)
     return result
 
 
-def _ordered(items: list[Any], order: Any, merge_key: str | None) -> list[Any]:
-    if not isinstance(order, list):
-        return items
+def go_format(value: Any) -> str:
+    """A value as Go's fmt prints it in apimachinery's messages: map[a:1 b:[x y]]."""
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{go_format(v)}" for k, v in sorted(value.items())) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(go_format(v) for v in value) + "]"
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
+
+def _normalize_order(merged: list[Any], order: list[Any], original: list[Any], merge_key: str | None) -> list[Any]:
+    """The order Kubernetes gives a merged list (apimachinery's normalizeElementOrder).
+
+    Items named by `order` (the patch, or its $setElementOrder) come in that order, the other items in
+    their original order, and the two runs interleave by original position; an item the original did
+    not have goes before the original items still waiting.
+    """
     def ident(x: Any) -> Any:
         return x.get(merge_key) if merge_key and isinstance(x, dict) else x
 
-    wanted = [ident(o) for o in order]
-    ranked = sorted(range(len(items)), key=lambda i: (wanted.index(ident(items[i])) if ident(items[i]) in wanted
-                                                      else len(wanted) + i))
-    return [items[i] for i in ranked]
+    wanted = [ident(o) for o in order if not (isinstance(o, dict) and "$patch" in o)]
+    before = [ident(o) for o in original]
+    named = sorted((m for m in merged if ident(m) in wanted), key=lambda m: wanted.index(ident(m)))
+    rest = [m for m in merged if ident(m) not in wanted]
+    out: list[Any] = []
+    i = j = 0
+    while i < len(rest) or j < len(named):
+        if j >= len(named):
+            out.append(rest[i])
+            i += 1
+        elif i >= len(rest):
+            out.append(named[j])
+            j += 1
+        else:
+            left, right = ident(rest[i]), ident(named[j])
+            if left in before and right in before and before.index(left) < before.index(right):
+                out.append(rest[i])
+                i += 1
+            else:
+                out.append(named[j])
+                j += 1
+    return out
 
 
 def _merge_list(original: Any, patch: list[Any], node: Node) -> list[Any]:
@@ -207,17 +244,17 @@ def _merge_list(original: Any, patch: list[Any], node: Node) -> list[Any]:
         return [copy.deepcopy(x) for x in patch if not (isinstance(x, dict) and "$patch" in x)]
     result = copy.deepcopy(original)
     key = info.merge_key
-    if key is None:  # a merged list of scalars: union, keeping order
+    if key is None:  # a merged list of scalars: union
         for item in patch:
             if item not in result:
                 result.append(copy.deepcopy(item))
-        return result
+        return _normalize_order(result, patch, original, None)
     item_node = node.items()
     for item in patch:
         if not isinstance(item, dict):
-            raise ApiError(422, f"strategic merge patch: list items merged by {key!r} must be objects")
+            raise ApiError(500, f"strategic merge patch: list items merged by {key!r} must be objects", "")
         if key not in item:
-            raise ApiError(422, f"map: {item} does not contain declared merge key: {key}")
+            raise ApiError(500, f"map: {go_format(item)} does not contain declared merge key: {key}", "")
         index = next((i for i, cur in enumerate(result) if isinstance(cur, dict) and cur.get(key) == item[key]),
                      None)
         if item.get("$patch") == "delete":
@@ -229,4 +266,4 @@ def _merge_list(original: Any, patch: list[Any], node: Node) -> list[Any]:
             result.append(merged)
         else:
             result[index] = strategic_merge_patch(result[index], item, item_node)
-    return result
+    return _normalize_order(result, patch, original, key)

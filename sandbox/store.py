@@ -468,7 +468,7 @@ class Store:
         if undeclared:
             where = f"{namespace}/{name}" if rt.namespaced else name
             raise ApiError(500, f"failed to create typed patch object ({where}; {rt.api_version}, Kind={rt.kind}): "
-                                f"{undeclared[0]}: field not declared in schema", "InternalError")
+                                f"{undeclared[0]}: field not declared in schema", "")
         live = self._out(rt, old) if old is not None else None
         merged = ssa.server_side_apply(live, config, self.node(rt), manager=opts.manager, force=opts.force,
                                        api_version=rt.api_version, subresource=opts.subresource,
