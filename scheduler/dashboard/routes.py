@@ -9,6 +9,7 @@ exactly as the REST API hands them, and refused errors come back as the API's `{
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs
@@ -91,6 +92,13 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+def _list_context(rows: list[AppRow], filters: Filters) -> dict[str, Any]:
+    """The rows the filters keep, the total, and how many apps have each status (Argo CD's summary)."""
+    counts = Counter(r.sync_status for r in rows) + Counter(r.health for r in rows)
+    return {"rows": [r for r in rows if filters.keep(r)], "total": len(rows),
+            "counts": [(s, counts[s]) for s in _STATUS_FILTERS if counts[s]]}
+
+
 def create_dashboard_router(svc: Services, tasks: TaskSender, sessions: Sessions) -> APIRouter:
     templates = Jinja2Templates(directory=str(TEMPLATES))
     reader = DashboardReader(svc)
@@ -152,8 +160,8 @@ def create_dashboard_router(svc: Services, tasks: TaskSender, sessions: Sessions
     @router.get("/applications", dependencies=signed_in)
     def applications(request: Request, filters: Annotated[Filters, Query()]) -> Response:
         rows = reader.rows()
-        return page(request, "applications.html", rows=[r for r in rows if filters.keep(r)], filters=filters,
-                    projects=sorted({r.project for r in rows}), statuses=_STATUS_FILTERS, total=len(rows))
+        return page(request, "applications.html", filters=filters, projects=sorted({r.project for r in rows}),
+                    statuses=_STATUS_FILTERS, **_list_context(rows, filters))
 
     @router.get("/applications/{name}", dependencies=signed_in)
     def application(request: Request, name: str) -> Response:
@@ -165,8 +173,7 @@ def create_dashboard_router(svc: Services, tasks: TaskSender, sessions: Sessions
     # -- live fragments ------------------------------------------------------------------------------
     @router.get("/ui/fragments/applications", dependencies=signed_in, response_class=HTMLResponse)
     def applications_fragment(request: Request, filters: Annotated[Filters, Query()]) -> Response:
-        rows = reader.rows()
-        return page(request, "_app_rows.html", rows=[r for r in rows if filters.keep(r)], total=len(rows))
+        return page(request, "_app_rows.html", **_list_context(reader.rows(), filters))
 
     @router.get("/ui/fragments/applications/{name}", dependencies=signed_in, response_class=HTMLResponse)
     def application_fragment(request: Request, name: str) -> Response:

@@ -32,7 +32,7 @@ from tests.run.test_up import _command, _env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROLLOUT_SECONDS = "3"  # long enough that a wave visibly waits on its StatefulSet
+ROLLOUT_SECONDS = "5"  # long enough that a wave visibly waits on its StatefulSet, even on a busy machine
 WAIT = 90.0
 
 

@@ -432,3 +432,13 @@ def test_the_read_only_token_shows_everything_and_changes_nothing(served: Served
         assert browser.post("/logout", headers=headers).status_code == 200
         assert browser.get("/applications").status_code == 303
     assert served.store.peek_sync_request("a") is None and queued(served.store) == []
+
+
+def test_the_list_counts_apps_per_status(served: Served):
+    seed(served.store, application("web"), _status())
+    seed(served.store, application("db"), _status(sync={"status": "OutOfSync"}, health={"status": "Degraded"}))
+    seed(served.store, application("tool"), _status(health={"status": "Progressing"}))
+    with served.signed_in() as browser:
+        text = browser.get("/ui/fragments/applications", params={"status": "Degraded"}).text
+    summary = re.sub(r"<[^>]+>", "", re.search(r'<p class="count muted">(.*?)</p>', text, re.S)[1])  # type: ignore[index]
+    assert summary == "1 of 3 applications · Synced 2 · OutOfSync 1 · Healthy 1 · Progressing 1 · Degraded 1"

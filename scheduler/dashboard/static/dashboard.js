@@ -30,7 +30,7 @@
   }
 
   async function refreshLive() {
-    if (!live) return;
+    if (!live || document.hidden) return;  // a background tab asks nothing; it catches up when shown
     let response;
     try {
       response = await fetch(liveUrl(), { credentials: "same-origin", headers: { Accept: "text/html" } });
@@ -50,8 +50,8 @@
   }
 
   if (live) {
-    lastHtml = null;
     setInterval(refreshLive, POLL_MS);
+    document.addEventListener("visibilitychange", refreshLive);
   }
 
   // -- list filters ---------------------------------------------------------------------------------
