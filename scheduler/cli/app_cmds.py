@@ -162,25 +162,31 @@ def _follow(client: ApiClient, name: str, previous: dict[str, Any], timeout: flo
     console = _console()
     progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                         TimeElapsedColumn(), console=console, transient=True) if console.is_terminal else None
+    waiting = "waiting for a worker to start the operation"
     bar = None
     shown = ""
+    next_index = 0  # on a pipe: the first step not printed yet
     try:
         if progress is not None:
             progress.start()
+            bar = progress.add_task(waiting, total=None)
+        else:
+            typer.echo(waiting)
         while True:
             app = client.get_app(name)
             op = _op(app)
             if op.get("id") and op.get("id") != before_id:
                 text = _step_text(op)
-                if progress is not None:
-                    step = op.get("currentStep") or {}
-                    if bar is None:
-                        bar = progress.add_task(text, total=step.get("total") or 1)
-                    progress.update(bar, description=text,
+                step = op.get("currentStep") or {}
+                if progress is not None and bar is not None:
+                    progress.update(bar, description=text, total=step.get("total") or 1,
                                     completed=step.get("index", step.get("total") or 1)
                                     if op.get("phase") not in FINAL_PHASES else step.get("total") or 1)
                 elif text != shown and op.get("phase") not in FINAL_PHASES:
+                    for passed in range(next_index, int(step.get("index", 0))):  # ran between two polls
+                        typer.echo(f"step {passed + 1}/{step['total']}: done")
                     typer.echo(text)
+                    next_index = int(step.get("index", 0)) + 1 if step else next_index
                 shown = text
                 if op.get("phase") in FINAL_PHASES:
                     return app
@@ -253,23 +259,58 @@ def list_apps(
         for app in apps:
             typer.echo(app["metadata"]["name"])
         return
-    columns = ["NAME", "PROJECT", "SYNC STATUS", "HEALTH STATUS", "REVISION"]
+    columns = ["NAME", "CLUSTER", "NAMESPACE", "PROJECT", "STATUS", "HEALTH", "SYNCPOLICY", "CONDITIONS",
+               "REPO", "PATH", "TARGET"]
     if output == "wide":
-        columns += ["NAMESPACE", "REPO", "PATH", "TARGET", "CONDITIONS"]
+        columns.append("REVISION")
     rows = []
     for app in apps:
         spec, status = app.get("spec") or {}, _status(app)
-        row = [app["metadata"]["name"], spec.get("project", "default"),
+        source = spec.get("source") or (spec.get("sources") or [{}])[0]
+        destination = spec.get("destination") or {}
+        row = [app["metadata"]["name"], destination.get("server") or destination.get("name") or "",
+               destination.get("namespace", ""), spec.get("project", "default"),
                (status.get("sync") or {}).get("status", "Unknown"),
                (status.get("health") or {}).get("status", "Unknown"),
-               _short((status.get("sync") or {}).get("revision"))]
+               sync_policy_column(spec), conditions_summary(status), source.get("repoURL", ""),
+               source.get("path", ""), source.get("targetRevision", "")]
         if output == "wide":
-            source = spec.get("source") or (spec.get("sources") or [{}])[0]
-            row += [(spec.get("destination") or {}).get("namespace", ""), source.get("repoURL", ""),
-                    source.get("path", ""), source.get("targetRevision", "HEAD"),
-                    ",".join(c.get("type", "") for c in status.get("conditions") or []) or "<none>"]
+            row.append(_short((status.get("sync") or {}).get("revision")))
         rows.append(row)
     _table(columns, rows)
+
+
+def _automated(spec: dict[str, Any]) -> dict[str, Any] | None:
+    automated = (spec.get("syncPolicy") or {}).get("automated")
+    if automated is None or automated.get("enabled") is False:
+        return None
+    return automated
+
+
+def sync_policy_column(spec: dict[str, Any]) -> str:
+    """`argocd app list`'s SYNCPOLICY: Manual, Auto or Auto-Prune."""
+    automated = _automated(spec)
+    if automated is None:
+        return "Manual"
+    return "Auto-Prune" if automated.get("prune") else "Auto"
+
+
+def sync_policy_text(spec: dict[str, Any]) -> str:
+    """`argocd app get`'s Sync Policy: Manual, Automated or Automated (Prune)."""
+    automated = _automated(spec)
+    if automated is None:
+        return "Manual"
+    return "Automated (Prune)" if automated.get("prune") else "Automated"
+
+
+def conditions_summary(status: dict[str, Any]) -> str:
+    """`argocd app list`'s CONDITIONS: each condition type once, with a count when it repeats."""
+    counts: dict[str, int] = {}
+    for condition in status.get("conditions") or []:
+        kind = str(condition.get("type", ""))
+        counts[kind] = counts.get(kind, 0) + 1
+    items = sorted(kind if count == 1 else f"{kind}({count})" for kind, count in counts.items())
+    return ",".join(items) or "<none>"
 
 
 @cli.command("get")
@@ -290,7 +331,7 @@ def get_app(
     spec, status = app.get("spec") or {}, _status(app)
     source = spec.get("source") or (spec.get("sources") or [{}])[0]
     destination = spec.get("destination") or {}
-    policy = "Automated" if (spec.get("syncPolicy") or {}).get("automated") is not None else "Manual"
+    policy = sync_policy_text(spec)
     sync, health = status.get("sync") or {}, status.get("health") or {}
     lines = [("Name", app["metadata"]["name"]), ("Project", spec.get("project", "default")),
              ("Server", destination.get("server") or destination.get("name") or ""),
@@ -348,10 +389,19 @@ def diff_app(
         _fail(f"application '{name}' could not be compared" + (_conditions_suffix(app) or ": not reconciled yet"),
               2)
     for item in result.get("items") or []:
-        typer.echo(f"\n===== {item['resource']} ======")
+        typer.echo(f"\n===== {diff_header(item['resource'])} ======")
         typer.echo(item["diff"].rstrip("\n"))
     if result.get("items") or result.get("syncStatus") == "OutOfSync":
         raise typer.Exit(1)
+
+
+def diff_header(resource: str) -> str:
+    """Argo CD's `group/Kind namespace/name` (an empty group or namespace stays empty) from WaveCD's
+    resource key `Kind[.group] [namespace/]name`."""
+    kind_group, _, where = resource.partition(" ")
+    kind, _, group = kind_group.partition(".")
+    namespace, _, name = where.rpartition("/")
+    return f"{group}/{kind} {namespace}/{name}"
 
 
 def _refresh_and_wait_diff(client: ApiClient, name: str, hard: bool) -> None:
@@ -384,6 +434,9 @@ def sync_app(
     revision: Annotated[str | None, typer.Option("--revision", help="Sync to this revision.")] = None,
     resource: Annotated[list[str] | None, typer.Option("--resource", help="GROUP:KIND:NAME (repeatable).")] = None,
     sync_option: Annotated[list[str] | None, typer.Option("--sync-option", help="e.g. Replace=true.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Force apply (sync option Force=true).")] = False,
+    apply_out_of_sync_only: Annotated[bool, typer.Option(
+        "--apply-out-of-sync-only", help="Apply only the resources that are out of sync.")] = False,
     async_: Annotated[bool, typer.Option("--async", help="Do not wait for the operation.")] = False,
     timeout: Timeout = 0, server: Server = None, auth_token: Token = None,
 ) -> None:
@@ -393,8 +446,13 @@ def sync_app(
         body["revision"] = revision
     if resource:
         body["resources"] = [_parse_resource(r) for r in resource]
-    if sync_option:
-        body["syncOptions"] = list(sync_option)
+    options = list(sync_option or [])
+    if force:
+        options.append("Force=true")
+    if apply_out_of_sync_only:
+        options.append("ApplyOutOfSyncOnly=true")
+    if options:
+        body["syncOptions"] = options
     with _api(server, auth_token) as client:
         before = client.get_app(name)
         client.sync(name, body)
@@ -457,36 +515,80 @@ def history_app(name: str, output: Output = None, server: Server = None, auth_to
 
 @cli.command("wait")
 def wait_app(
-    name: str,
+    names: Annotated[list[str] | None, typer.Argument(metavar="[APPNAME...]", help="Applications to wait for.",
+                                                      show_default=False)] = None,
+    selector: Annotated[str | None, typer.Option("--selector", "-l",
+                                                 help="Wait for the apps with these labels (k=v,...).")] = None,
     sync: Annotated[bool, typer.Option("--sync", help="Wait until Synced.")] = False,
     health: Annotated[bool, typer.Option("--health", help="Wait until Healthy.")] = False,
     operation: Annotated[bool, typer.Option("--operation", help="Wait until no operation runs.")] = False,
     timeout: Timeout = 0, server: Server = None, auth_token: Token = None,
 ) -> None:
-    """Wait for an application to be synced, healthy and idle (all three when none is named)."""
+    """Wait for applications (by name or label selector) to be synced, healthy and idle (all three when
+    none is named)."""
+    if not names and not selector:
+        _fail("name at least one application, or select them with --selector")
     if not (sync or health or operation):
         sync = health = operation = True
     expired = _deadline(timeout)
     with _api(server, auth_token) as client:
-        while True:
-            app = client.get_app(name)
-            status = _status(app)
-            state = {
-                "sync": (status.get("sync") or {}).get("status"),
-                "health": (status.get("health") or {}).get("status"),
-                "operation": _op(app).get("phase") or "none",
-            }
-            ok = (not sync or state["sync"] == "Synced") and (not health or state["health"] == "Healthy") \
-                and (not operation or (state["operation"] in FINAL_PHASES | {"none"}
-                                       and not (app.get("pending") or {}).get("sync")))
-            if ok:
-                typer.echo(f"application '{name}': {state['sync']}, {state['health']}, "
-                           f"operation {state['operation']}")
+        if selector:
+            selected = [a["metadata"]["name"] for a in client.list_apps(None, selector)]
+            if not selected:
+                _fail(f"no application matches the selector {selector!r}")
+            names = [*(names or []), *(n for n in selected if n not in (names or []))]
+        waiting = list(names or [])
+        while waiting:
+            states = {name: _wait_state(client.get_app(name)) for name in waiting}
+            for name, state in states.items():
+                ok = (not sync or state["sync"] == "Synced") and (not health or state["health"] == "Healthy") \
+                    and (not operation or state["idle"])
+                if ok:
+                    typer.echo(f"application '{name}': {state['sync']}, {state['health']}, "
+                               f"operation {state['operation']}")
+                    waiting.remove(name)
+            if not waiting:
                 return
             if expired():
-                _fail(f"timed out after {timeout:.0f}s waiting for application '{name}' "
-                      f"(sync {state['sync']}, health {state['health']}, operation {state['operation']})")
+                _fail(f"timed out after {timeout:.0f}s waiting for "
+                      + "; ".join(f"application '{n}' (sync {states[n]['sync']}, health {states[n]['health']}, "
+                                  f"operation {states[n]['operation']})" for n in waiting))
             time.sleep(POLL_SECONDS)
+
+
+def _wait_state(app: dict[str, Any]) -> dict[str, Any]:
+    status = _status(app)
+    phase = _op(app).get("phase") or "none"
+    return {"sync": (status.get("sync") or {}).get("status"), "health": (status.get("health") or {}).get("status"),
+            "operation": phase,
+            "idle": phase in FINAL_PHASES | {"none"} and not (app.get("pending") or {}).get("sync")}
+
+
+@cli.command("resources")
+def resources_app(
+    name: str,
+    orphaned: Annotated[bool, typer.Option("--orphaned", help="Only orphaned resources.")] = False,
+    output: Output = None, server: Server = None, auth_token: Token = None,
+) -> None:
+    """List the resources of an application (as `argocd app resources`)."""
+    _check_output(output, ("json", "yaml", "wide"))
+    with _api(server, auth_token) as client:
+        app = client.get_app(name)
+    # WaveCD's status lists the resources the app manages; none of them is orphaned.
+    resources = [] if orphaned else list(_status(app).get("resources") or [])
+    if output in ("json", "yaml"):
+        _print_structured(resources, output)
+        return
+    columns = ["GROUP", "KIND", "NAMESPACE", "NAME", "ORPHANED"]
+    if output == "wide":
+        columns += ["STATUS", "HEALTH"]
+    rows = []
+    for res in resources:
+        row = [res.get("group", ""), res.get("kind", ""), res.get("namespace", ""), res.get("name", ""), "No"]
+        if output == "wide":
+            row += [res.get("status", ""), (res.get("health") or {}).get("status", "")]
+        rows.append(row)
+    _table(columns, rows)
 
 
 # -- create / delete --------------------------------------------------------------------------------------------
@@ -508,31 +610,127 @@ def _read_manifests(path: str) -> list[dict[str, Any]]:
     return docs
 
 
+_MANUAL_POLICIES = ("manual", "none")
+_AUTOMATED_POLICIES = ("automated", "auto", "automatic")
+
+
+def application_from_flags(doc: dict[str, Any] | None, *, name: str | None, repo: str | None, path: str | None,
+                           revision: str | None, dest_server: str | None, dest_name: str | None,
+                           dest_namespace: str | None, project: str | None, sync_policy: str | None,
+                           auto_prune: bool, self_heal: bool, sync_options: list[str]) -> dict[str, Any]:
+    """An Application as `argocd app create` builds it: from a manifest, flags overriding its fields."""
+    app = dict(doc or {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application"})
+    meta = app.setdefault("metadata", {})
+    if name:
+        meta["name"] = name
+    if not meta.get("name"):
+        _fail("the application needs a name: `wavecd app create NAME ...` or metadata.name in --file")
+    spec = app.setdefault("spec", {})
+    if project:
+        spec["project"] = project
+    spec.setdefault("project", "default")
+    if repo or path or revision:
+        source = spec.setdefault("source", {})
+        source.update({k: v for k, v in (("repoURL", repo), ("path", path), ("targetRevision", revision)) if v})
+    destination = spec.setdefault("destination", {})
+    destination.update({k: v for k, v in (("server", dest_server), ("name", dest_name),
+                                          ("namespace", dest_namespace)) if v})
+    policy = spec.get("syncPolicy") or {}
+    if sync_policy is not None:
+        if sync_policy.lower() in _MANUAL_POLICIES:
+            policy.pop("automated", None)
+        elif sync_policy.lower() in _AUTOMATED_POLICIES:
+            policy.setdefault("automated", {})
+        else:
+            _fail(f"--sync-policy {sync_policy!r}: use manual (or none) or automated (or auto, automatic)")
+    if auto_prune or self_heal:
+        if "automated" not in policy:
+            _fail("--auto-prune and --self-heal need an automated sync policy (--sync-policy automated)")
+        policy["automated"].update({k: True for k, on in (("prune", auto_prune), ("selfHeal", self_heal)) if on})
+    if sync_options:
+        policy["syncOptions"] = [*policy.get("syncOptions", []),
+                                 *(o for o in sync_options if o not in policy.get("syncOptions", []))]
+    if policy:
+        spec["syncPolicy"] = policy
+    if not (spec.get("source") or spec.get("sources")):
+        _fail("the application needs a source: --repo and --path (or spec.source in --file)")
+    return app
+
+
 @cli.command("create")
 def create_app(
-    file: Annotated[str, typer.Option("--file", "-f", help="Application manifest (YAML; '-' for stdin).")],
+    name: Annotated[str | None, typer.Argument(metavar="[APPNAME]", help="The application's name.",
+                                               show_default=False)] = None,
+    file: Annotated[str | None, typer.Option("--file", "-f",
+                                             help="Application manifest (YAML; '-' for stdin).")] = None,
+    repo: Annotated[str | None, typer.Option("--repo", help="Repository URL.")] = None,
+    path: Annotated[str | None, typer.Option("--path", help="Path in the repository.")] = None,
+    revision: Annotated[str | None, typer.Option("--revision", help="Target revision (branch, tag, sha).")] = None,
+    dest_server: Annotated[str | None, typer.Option("--dest-server", help="Destination cluster URL.")] = None,
+    dest_name: Annotated[str | None, typer.Option("--dest-name", help="Destination cluster name.")] = None,
+    dest_namespace: Annotated[str | None, typer.Option("--dest-namespace", help="Destination namespace.")] = None,
+    project: Annotated[str | None, typer.Option("--project", help="Project (default: default).")] = None,
+    sync_policy: Annotated[str | None, typer.Option("--sync-policy",
+                                                    help="manual (none) or automated (auto, automatic).")] = None,
+    auto_prune: Annotated[bool, typer.Option("--auto-prune", help="Automated sync prunes.")] = False,
+    self_heal: Annotated[bool, typer.Option("--self-heal", help="Automated sync reverts drift.")] = False,
+    sync_option: Annotated[list[str] | None, typer.Option("--sync-option",
+                                                          help="e.g. CreateNamespace=true (repeatable).")] = None,
+    upsert: Annotated[bool, typer.Option("--upsert", help="Accept an existing application of that name.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the app to exist.")] = 60,
     server: Server = None, auth_token: Token = None,
 ) -> None:
-    """Create applications from a manifest file."""
-    docs = _read_manifests(file)
+    """Create applications from a manifest file, or one from flags (flags override the file's fields)."""
+    docs: list[dict[str, Any] | None] = list(_read_manifests(file)) if file else [None]
+    if len(docs) > 1 and (name or repo or path or revision or dest_server or dest_name or dest_namespace
+                          or project or sync_policy or auto_prune or self_heal or sync_option):
+        _fail(f"{file} holds {len(docs)} applications: flags apply to a file of one")
+    apps = [application_from_flags(
+        doc, name=name, repo=repo, path=path, revision=revision, dest_server=dest_server, dest_name=dest_name,
+        dest_namespace=dest_namespace, project=project, sync_policy=sync_policy, auto_prune=auto_prune,
+        self_heal=self_heal, sync_options=list(sync_option or []))
+        for doc in docs]
     with _api(server, auth_token) as client:
-        for doc in docs:
-            answer = client.create(doc)
-            name = answer["name"]
+        for app in apps:
+            app_name = str(app["metadata"]["name"])
+            existing = _existing(client, app_name)
+            if existing is not None:
+                # As Argo CD: the same spec again is not an error; a different one is refused.
+                if _pruned(existing.get("spec")) == _pruned(app["spec"]):
+                    typer.echo(f"application '{app_name}' unchanged")
+                    continue
+                if not upsert:
+                    _fail(f"existing application '{app_name}' spec is different, use the --upsert flag to "
+                          "force an update")
+                _fail(f"application '{app_name}' exists with a different spec, and this WaveCD server cannot "
+                      "update an application's spec yet: change the Application in git or in the cluster")
+            answer = client.create(app)
             expired = _deadline(timeout)
-            while True:
-                try:
-                    client.get_app(name)
-                    break
-                except ClientError as exc:
-                    if exc.status != 404:
-                        raise
+            while _existing(client, answer["name"]) is None:
                 if expired():
-                    _fail(f"application '{name}' was accepted but did not appear within {timeout:.0f}s "
+                    _fail(f"application '{app_name}' was accepted but did not appear within {timeout:.0f}s "
                           "(are workers running?)")
                 time.sleep(POLL_SECONDS)
-            typer.echo(f"application '{name}' created")
+            typer.echo(f"application '{app_name}' created")
+
+
+def _pruned(value: Any) -> Any:  # noqa: ANN401 - JSON
+    """`value` without empty maps and lists, which mean the same as absent ones (`syncPolicy: {}`)."""
+    if isinstance(value, dict):
+        pruned = {k: _pruned(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v not in ({}, [], None)}
+    if isinstance(value, list):
+        return [_pruned(v) for v in value]
+    return value
+
+
+def _existing(client: ApiClient, name: str) -> dict[str, Any] | None:
+    try:
+        return client.get_app(name)
+    except ClientError as exc:
+        if exc.status != 404:
+            raise
+        return None
 
 
 @cli.command("delete")

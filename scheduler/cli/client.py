@@ -4,11 +4,12 @@ Lookup order, first found wins (as `argocd` does with flags, env and its config 
 1. the `--server` / `--auth-token` flags;
 2. `WAVECD_SERVER` / `WAVECD_AUTH_TOKEN`;
 3. `~/.wavecd/config.yaml` (keys `server` and `auth-token`; under `WAVECD_HOME` when set, which is where
-   `wavecd up` writes it; `WAVECD_CONFIG` names another file);
+   `wavecd up` writes it; `WAVECD_CONFIG` names another file, which must exist);
 4. for the token only: the file a local API server writes when none is configured
    (`<WAVECD_HOME or ~/.wavecd>/api-token`), so `wavecd up` needs no setup.
 The server defaults to http://127.0.0.1:8080. Every failure becomes one `ClientError` with a message
-fit for a single line on stderr; HTTP and connection details never surface as tracebacks.
+fit for a single line on stderr; HTTP and connection details never surface as tracebacks. A server that
+wants a token when none was found is answered with where a token can come from.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def _read_config(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
+        if os.environ.get("WAVECD_CONFIG"):
+            raise ClientError(0, f"WAVECD_CONFIG names {path}, which does not exist") from None
         return {}
     except (OSError, yaml.YAMLError) as exc:
         raise ClientError(0, f"cannot read the config file {path}: {str(exc).splitlines()[0]}") from None
@@ -64,10 +67,12 @@ class Connection:
 
     @classmethod
     def resolve(cls, server: str | None = None, token: str | None = None) -> Connection:
-        config = _read_config(_config_file())
-        server = server or os.environ.get("WAVECD_SERVER") or config.get("server") or DEFAULT_SERVER
-        token = token or os.environ.get("WAVECD_AUTH_TOKEN") or config.get("auth-token") \
-            or config.get("authToken")
+        server = server or os.environ.get("WAVECD_SERVER")
+        token = token or os.environ.get("WAVECD_AUTH_TOKEN")
+        # The file is read only for what flags and environment left open.
+        config = _read_config(_config_file()) if not (server and token) else {}
+        server = server or config.get("server") or DEFAULT_SERVER
+        token = token or config.get("auth-token") or config.get("authToken")
         if not token:
             try:
                 token = (_home() / TOKEN_FILE_NAME).read_text().strip() or None
@@ -105,6 +110,10 @@ class ApiClient:
         except httpx.HTTPError as exc:
             raise ClientError(0, f"cannot reach the WaveCD API at {self.connection.server}: "
                                  f"{exc or type(exc).__name__}") from None
+        if response.status_code == 401 and not self.connection.token:
+            raise ClientError(401, f"the WaveCD API at {self.connection.server} needs a token and none is "
+                                   f"configured: pass --auth-token, set WAVECD_AUTH_TOKEN, or put `auth-token` "
+                                   f"in {_config_file()} (`wavecd up` writes it there)")
         if response.status_code >= 400:
             try:
                 message = response.json().get("error") or response.text

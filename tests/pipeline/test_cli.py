@@ -121,6 +121,11 @@ def test_app_lifecycle_through_the_cli(harness: Harness, git_factory, celery_wor
 
     assert f"application '{name}' created" in wavecd("app", "create", "-f", str(manifest)).stdout
     assert harness.application_exists(name)
+    # The same Application from flags, as `argocd app create` takes them: the same spec, so "unchanged".
+    again = wavecd("app", "create", name, "--repo", repo.url, "--path", "app", "--revision", "main",
+                   "--dest-server", "https://kubernetes.default.svc", "--dest-namespace", harness.dest_namespace,
+                   "--sync-policy", "manual")
+    assert again.stdout.strip() == f"application '{name}' unchanged"
 
     # Nothing deployed yet: OutOfSync, diff exit 1 (the Secret's value is masked).
     out = wavecd("app", "diff", name, code=1).stdout
@@ -136,7 +141,10 @@ def test_app_lifecycle_through_the_cli(harness: Harness, git_factory, celery_wor
     wavecd("app", "diff", name, code=0)
     listing = wavecd("app", "list").stdout
     row = next(line for line in listing.splitlines() if line.startswith(name))
-    assert row.split()[1:5] == ["default", "Synced", "Healthy", first[:12]], listing
+    assert listing.split()[:11] == ["NAME", "CLUSTER", "NAMESPACE", "PROJECT", "STATUS", "HEALTH", "SYNCPOLICY",
+                                    "CONDITIONS", "REPO", "PATH", "TARGET"], listing
+    assert row.split() == [name, "https://kubernetes.default.svc", harness.dest_namespace, "default", "Synced",
+                           "Healthy", "Manual", "<none>", repo.url, "app", "main"], listing
     got = json.loads(wavecd("app", "get", name, "-o", "json").stdout)
     assert got["status"]["sync"]["status"] == "Synced"
     table = wavecd("app", "get", name, "--show-operation").stdout
