@@ -239,7 +239,8 @@ def _apply_object(ctx: _Ctx, record: dict[str, Any], item: dict[str, Any], desir
                                               f"{key.kind.lower()}/{key.name} created (dry run; namespace "
                                               f"{key.namespace} will be created)"))
                 return None
-            live = cluster.get(key, api_version=item["apiVersion"], fresh=True)
+            # The watch-fed cache, as the comparison used: one request per object (the apply) instead of two.
+            live = cluster.get(key, api_version=item["apiVersion"])
             fail_shared = str(options.get("FailOnSharedResource", "")).lower() == "true"
             reason = check_ownership(live, app.name, fail_shared) if live is not None else None
             if reason:
