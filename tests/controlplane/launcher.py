@@ -28,7 +28,7 @@ from tests.controlplane.pki import Pki, make_pki
 
 KUBE_VERSION = "v1.36.3"
 NODE_NAME = "wavecd-node"
-SERVICE_CIDR = "10.0.0.0/24"
+SERVICE_CIDR = "10.96.0.0/16"  # room for thousands of Services (benchmarks)
 
 # Controllers a kubelet-less test cluster must not run: node lifecycle would taint and evict our stand-in node
 # whose heartbeat it does not expect; the rest manage clouds, volumes attached by a real kubelet, or node CIDRs.

@@ -80,7 +80,7 @@ def make_pki(directory: Path) -> Pki:
 
     server_key = ec.generate_private_key(ec.SECP256R1())
     sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                    x509.IPAddress(ipaddress.ip_address("10.0.0.1"))]
+                                    x509.IPAddress(ipaddress.ip_address("10.96.0.1"))]
     sans += [x509.DNSName(n) for n in ("localhost", "kubernetes", "kubernetes.default",
                                         "kubernetes.default.svc", "kubernetes.default.svc.cluster.local")]
     server = _issue(_name("kube-apiserver"), server_key, ca_name, ca_key,
