@@ -243,6 +243,16 @@ def test_unknown_query_parameters_on_writes_are_refused(api: httpx.Client, redis
     assert queued_tasks(redis_client, "git") == []
 
 
+def test_every_write_route_refuses_unknown_query_parameters(api: httpx.Client, redis_client: redis.Redis):
+    # The check sits in the write permission itself, so routers mounted with it (projects) get it too.
+    message = _error(api.request("DELETE", "/api/v1/projects/team?x=1/destinations", headers=AUTH), 400)
+    assert "'x'" in message and "/api/v1/projects/team" in message
+    message = _error(api.post("/api/v1/projects", params={"upsrt": "true"}, headers=AUTH,
+                              json={"metadata": {"name": "team"}}), 400)
+    assert "'upsrt'" in message and "upsert" in message  # names what the route does take
+    assert queued_tasks(redis_client, "apply") == [] and _stash_keys(redis_client) == []
+
+
 def _wavecd_on_a_terminal(args: list[str], answer: bytes | None, env: dict[str, str]) -> tuple[int, str]:
     """Run the `wavecd` command with a pseudo-terminal as its stdin/stdout; type `answer` at the prompt."""
     master, slave = pty.openpty()
