@@ -98,6 +98,9 @@ def resource_list(registry: Registry, group: str, version: str) -> dict[str, Any
         if t.status:
             resources.append({"name": f"{t.plural}/status", "singularName": "", "namespaced": t.namespaced,
                               "kind": t.kind, "verbs": ["get", "patch", "update"]})
+        if t.kind == "Namespace" and not t.group:
+            resources.append({"name": "namespaces/finalize", "singularName": "", "namespaced": False,
+                              "kind": "Namespace", "verbs": ["update"]})
         if t.scale is not None:
             resources.append({"name": f"{t.plural}/scale", "singularName": "", "namespaced": t.namespaced,
                               "group": "autoscaling", "version": "v1", "kind": "Scale",

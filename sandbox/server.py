@@ -319,7 +319,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "the server could not find the requested resource")
         name = rest[1] if len(rest) > 1 else ""
         sub = rest[2] if len(rest) > 2 else ""
-        if sub and not ((sub == "status" and rt.status) or (sub == "scale" and rt.scale is not None)):
+        if sub and not ((sub == "status" and rt.status) or (sub == "scale" and rt.scale is not None)
+                        or (sub == "finalize" and rt.kind == "Namespace" and not rt.group)):
             raise ApiError(404, "the server could not find the requested resource")
         if rt.namespaced and namespace is None and name:
             raise ApiError(404, "the server could not find the requested resource")
@@ -359,6 +360,9 @@ class _Handler(BaseHTTPRequestHandler):
         store = self.store
         if sub == "scale" and name and method in ("GET", "PUT", "PATCH"):
             self._scale(method, route, params, raw)
+        elif sub == "finalize" and method != "PUT":
+            raise ApiError(405, "the server does not allow this method on the requested resource",
+                           "MethodNotAllowed")
         elif method == "GET" and name:
             self.owner.count("get", resource)
             self._send(200, store.get(rt, ns, name))

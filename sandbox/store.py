@@ -313,6 +313,7 @@ class Store:
                managed: bool = False) -> dict[str, Any]:
         """PUT (also the tail of every patch); `managed` means managedFields are already computed."""
         with self.lock:
+            self._check_namespace(rt, namespace, creating=False)  # content left in a finalized namespace
             okey = (namespace if rt.namespaced else "", name)
             old = self._bucket(rt).get(okey)
             if old is None:
@@ -339,8 +340,10 @@ class Store:
                 return self._out(rt, old)
             if opts.dry_run:
                 return self._out(rt, new)
-            if _meta(new).get("deletionTimestamp") and not _meta(new).get("finalizers") and not _is_namespace(rt):
+            held = _meta(new).get("finalizers") or (_is_namespace(rt) and (new.get("spec") or {}).get("finalizers"))
+            if _meta(new).get("deletionTimestamp") and not held:
                 # the last finalizer of an object being deleted is gone: the API server deletes it at once
+                # (a namespace finalized this way leaves whatever content it still had, as in Kubernetes)
                 self._commit(rt.storage_key, okey, new, "DELETED", old)
                 if rt.kind == "CustomResourceDefinition":
                     self.registry.replace_custom(_meta(new)["name"], [])
@@ -371,6 +374,14 @@ class Store:
             else:
                 meta.pop(field, None)
         meta["resourceVersion"] = old_meta["resourceVersion"]
+        if _is_namespace(rt) and opts.subresource != "finalize":
+            # only the finalize subresource changes a namespace's spec.finalizers
+            finalizers = (old.get("spec") or {}).get("finalizers")
+            spec = new["spec"] = dict(new.get("spec") or {})
+            if finalizers is None:
+                spec.pop("finalizers", None)
+            else:
+                spec["finalizers"] = copy.deepcopy(finalizers)
         if rt.status:
             if "status" in old:
                 new["status"] = copy.deepcopy(old["status"])

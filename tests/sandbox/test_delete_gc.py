@@ -342,3 +342,52 @@ def test_crd_deletion_waits_for_its_custom_resources(kube_api, kube_namespace):
     assert _eventually(lambda: not _exists(ext.read_custom_resource_definition, f"widgets.{group}"))
     wait_for(lambda: call(kube_api, "GET", f"/apis/{group}/v1")[0] == 404)
     assert json.dumps(call(kube_api, "GET", f"/apis/{group}/v1")[1]) == json.dumps("404 page not found\n")
+
+
+def test_only_the_finalize_subresource_changes_namespace_finalizers(kube_api):
+    core = client.CoreV1Api(kube_api)
+    name = f"wcd-t-{uuid.uuid4().hex[:10]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    try:
+        _, ns = call(kube_api, "GET", f"/api/v1/namespaces/{name}")
+        ns["spec"]["finalizers"], ns["status"]["phase"] = [], "Terminating"
+        status, put = call(kube_api, "PUT", f"/api/v1/namespaces/{name}", ns)
+        assert status == 200 and put["spec"] == {"finalizers": ["kubernetes"]} and put["status"]["phase"] == "Active"
+        status, finalized = call(kube_api, "PUT", f"/api/v1/namespaces/{name}/finalize",
+                                 {**put, "spec": {"finalizers": ["kubernetes", "wavecd.test/ns"]}})
+        assert status == 200 and finalized["spec"]["finalizers"] == ["kubernetes", "wavecd.test/ns"]
+        assert finalized["status"]["phase"] == "Active"
+        for method in ("GET", "POST", "PATCH"):
+            status, body = call(kube_api, method, f"/api/v1/namespaces/{name}/finalize",
+                                None if method == "GET" else {}, content_type=None if method != "PATCH"
+                                else "application/merge-patch+json")
+            assert status == 405 and body["reason"] == "MethodNotAllowed", method
+        _, resources = call(kube_api, "GET", "/api/v1")
+        entry = next(r for r in resources["resources"] if r["name"] == "namespaces/finalize")
+        assert entry["verbs"] == ["update"] and entry["kind"] == "Namespace"
+    finally:
+        _, ns = call(kube_api, "GET", f"/api/v1/namespaces/{name}")
+        call(kube_api, "PUT", f"/api/v1/namespaces/{name}/finalize", {**ns, "spec": {"finalizers": ["kubernetes"]}})
+        core.delete_namespace(name)
+
+
+def test_finalizing_a_terminating_namespace_removes_it_and_leaves_its_content(kube_api):
+    core = client.CoreV1Api(kube_api)
+    name = f"wcd-t-{uuid.uuid4().hex[:10]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    core.create_namespaced_config_map(name, _cm("held", ["wavecd.test/hold"]))
+    core.delete_namespace(name)
+    wait_for(lambda: core.read_namespaced_config_map("held", name).metadata.deletion_timestamp is not None)
+    _, ns = call(kube_api, "GET", f"/api/v1/namespaces/{name}")
+    status, _ = call(kube_api, "PUT", f"/api/v1/namespaces/{name}/finalize", {**ns, "spec": {"finalizers": []}})
+    assert status == 200
+    assert wait_for(lambda: not _exists(core.read_namespace, name))
+    assert _exists(core.read_namespaced_config_map, "held", name)  # orphaned, as Kubernetes leaves it
+    status, body = api_error(core.patch_namespaced_config_map, "held", name, {"metadata": {"finalizers": None}})
+    assert status == 404 and body["details"] == {"name": name, "kind": "namespaces"}
+    # a namespace of the same name finds it again; then it can be let go
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    assert core.read_namespaced_config_map("held", name).metadata.deletion_timestamp is not None
+    core.patch_namespaced_config_map("held", name, {"metadata": {"finalizers": None}})
+    assert not _exists(core.read_namespaced_config_map, "held", name)
+    core.delete_namespace(name)
