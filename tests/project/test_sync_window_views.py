@@ -1,5 +1,5 @@
 """A deny window is shown where users look: the Application's status in the API (a `SyncWindow`
-condition), Argo CD's application sync-windows endpoint, and the dashboard's application page."""
+condition), Argo CD's application sync-windows endpoint, `wavecd app get`, and the dashboard's page."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
 from scheduler.api import create_app
+from scheduler.cli import cli
 from shared.services import Services
 from tests.api.serving import serve
 from tests.fixtures.git import GitFactory
@@ -38,6 +40,11 @@ def test_sync_denied_is_shown_in_the_api_and_the_dashboard(world: World, git_fac
         window = next(c for c in status["conditions"] if c["type"] == "SyncWindow")
         assert window["message"].startswith("Sync Denied")
         assert http.get(f"/api/v1/applications/{name}/syncwindows").json()["status"] == "Sync Denied"
+
+        shown = CliRunner().invoke(cli, ["app", "get", name], env={
+            "WAVECD_SERVER": base, "WAVECD_AUTH_TOKEN": TOKEN, "WAVECD_CONFIG": "/nonexistent/cfg"})
+        assert shown.exit_code == 0, shown.stdout + shown.stderr
+        assert "SyncWindow: Sync Denied" in shown.stdout
 
         with httpx.Client(base_url=base, timeout=20) as browser:
             signed = browser.post("/login", data={"token": TOKEN, "next": "/applications"},
