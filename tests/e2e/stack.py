@@ -199,6 +199,13 @@ class Stack:
         self.shown.append((f"CLI wavecd {' '.join(args)}", done.stdout + done.stderr))
         return result
 
+    # -- Flower -----------------------------------------------------------------------------------------
+
+    def flower_tasks(self) -> dict[str, dict[str, Any]]:
+        response = httpx.get(f"{self.flower_url}/api/tasks", timeout=10)
+        response.raise_for_status()
+        return dict(response.json())
+
     # -- webhooks ---------------------------------------------------------------------------------------
 
     def github_push(self, secret: str, repo_url: str, before: str, after: str, *, modified: list[str],

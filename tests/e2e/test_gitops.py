@@ -265,6 +265,9 @@ def test_a_push_reaches_the_cluster_wave_by_wave_and_no_secret_leaves_it(
         assert "Succeeded" in synced.stdout, synced
         app = up.wait_app(APP, f"Synced/Healthy at {c3[:8]}", _synced_at(c3))
         assert up.cli("app", "diff", APP).code == scenario["diffExitCodes"]["synced"]
+        unknown = up.cli("app", "diff", "no-such-app")
+        assert unknown.code == scenario["diffExitCodes"]["error"] and "no-such-app" in unknown.stderr, unknown
+        assert "Traceback" not in unknown.stderr, unknown
         live = core.read_namespaced_secret("db-credentials", dest_ns)
         assert base64.b64decode(live.data["password"]).decode() == secret_v2
 
@@ -289,6 +292,16 @@ def test_a_push_reaches_the_cluster_wave_by_wave_and_no_secret_leaves_it(
         places += log_places(up.home)
         places += flower_places(up.flower_url)
         assert any("wavecd.wave_apply" in p.text for p in places if p.where.startswith("Flower")), "no tasks seen"
+        # The webhooks, not only the poll, reached the workers: beat's fetches carry `due`, a webhook's `urgent`.
+        tasks = up.flower_tasks()
+        pushed = [t for t in tasks.values() if t.get("name") == "wavecd.fetch" and "urgent" in str(t.get("kwargs"))
+                  and APP in str(t.get("kwargs")) and t.get("state") == "SUCCESS"]
+        assert len(pushed) >= 2, json.dumps(tasks, default=str)[:4000]
+        # The status is written back to the Application resource, so `kubectl get application` shows it.
+        written = application.get("status") or {}
+        assert (written.get("sync") or {}).get("status") == "Synced", written
+        assert (written.get("sync") or {}).get("revision") == c3, written
+        assert (written.get("health") or {}).get("status") == "Healthy", written
         stored = redis_places(redis_client) + list(during.values())
         assert any(p.where.startswith("Redis key wavecd:") for p in stored), "Redis holds no WaveCD key?"
         values = needles(secret_v1, secret_v2, GitHttpServer.password, webhook_secret, up.token)
