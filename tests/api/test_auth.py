@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import platform
 from importlib.metadata import version
+from pathlib import Path
 
 import httpx
 import pytest
 import redis
+import yaml
 from pydantic import SecretStr
 
-from tests.api.conftest import AUTH, ApiFactory, application, queued_tasks
+from tests.api.conftest import AUTH, TOKEN, ApiFactory, application, queued_tasks
 from tests.api.test_api import _error, _seed
 
 READONLY = "read-only-token-9876543210"
 RO = {"Authorization": f"Bearer {READONLY}"}
+
+CASES = sorted((Path(__file__).parents[1] / "testdata" / "api_auth").glob("*.yaml"))
+AUTHORIZATION = {"none": None, "wrong": "Bearer wrong-token", "basic": f"Basic {TOKEN}", "empty": "Bearer",
+                 "readonly": f"Bearer {READONLY}", "admin": f"Bearer {TOKEN}"}
 
 WRITES = [
     ("POST", "/api/v1/applications/a/sync", None),
@@ -34,6 +40,28 @@ WRITES = [
 @pytest.fixture()
 def api_ro(make_api: ApiFactory) -> httpx.Client:
     return make_api(api_readonly_token=SecretStr(READONLY))
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_argo_cd_auth_rule(api_ro: httpx.Client, redis_client: redis.Redis, path: Path):
+    case = yaml.safe_load(path.read_text())
+    _seed(redis_client, application("a"))
+    request = case["request"]
+    headers = {"Content-Type": request["contentType"]} if "contentType" in request else {}
+    if AUTHORIZATION[case["token"]] is not None:
+        headers["Authorization"] = AUTHORIZATION[case["token"]]
+    response = api_ro.request(request["method"], request["path"], headers=headers,
+                              content=request.get("body", "").encode())
+    assert response.status_code == case["status"], response.text
+    for name, value in (case.get("headers") or {}).items():
+        assert response.headers.get(name) == value, name
+    if "error" in case:
+        assert case["error"] in _error(response, case["status"])
+    if "bodyKeys" in case:
+        assert sorted(response.json()) == case["bodyKeys"]
+    if case["status"] >= 400:
+        assert queued_tasks(redis_client, "git") == [] and queued_tasks(redis_client, "apply") == []
+        assert redis_client.get("wavecd:sync-request:a") is None
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-token"}, {"Authorization": "Basic x"},
