@@ -87,6 +87,9 @@ def _parse_body(raw: bytes) -> dict[str, Any]:
     reason = invalid_project_name(project.name)
     if reason:
         raise ProjectApiError(422, reason)
+    problems = project.api_problems()
+    if problems:
+        raise ProjectApiError(422, "; ".join(problems))
     return {"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
             "metadata": {k: obj["metadata"][k] for k in ("name", "labels", "annotations") if k in obj["metadata"]},
             "spec": obj.get("spec") or {}}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from shared.errors import StallingError
@@ -115,13 +115,6 @@ class SyncWindow(_Model):
                 raise ValueError(f"timeZone {value!r} is not an IANA time zone") from None
         return value
 
-    @model_validator(mode="after")
-    def _needs_a_target(self) -> SyncWindow:
-        if not (self.applications or self.namespaces or self.clusters):
-            raise ValueError(f"window '{self.kind.value}':'{self.schedule}':'{self.duration}' requires one of "
-                             f"application, cluster or namespace")
-        return self
-
     def label(self) -> str:
         return f"{self.kind.value}:{self.schedule}:{self.duration}"
 
@@ -162,6 +155,31 @@ class AppProject(_Model):
     @property
     def name(self) -> str:
         return str(self.metadata.get("name") or "")
+
+    def api_problems(self) -> list[str]:
+        """What Argo CD's API server refuses in a project it is asked to create or update (the controller
+        still runs a project written straight to the cluster: a window with no target matches nothing)."""
+        problems: list[str] = []
+        seen_dest: set[str] = set()
+        for dest in self.spec.destinations:
+            key = f"{dest.server or dest.name}/{dest.namespace}"
+            if key in seen_dest:
+                problems.append(f"destination '{key}' already added")
+            seen_dest.add(key)
+        seen_src: set[str] = set()
+        for src in self.spec.source_repos:
+            if src in seen_src:
+                problems.append(f"source repository '{src}' already added")
+            seen_src.add(src)
+        seen_windows: set[str] = set()
+        for window in self.spec.sync_windows:
+            label = f"'{window.kind.value}':'{window.schedule}':'{window.duration}'"
+            if label in seen_windows:
+                problems.append(f"window {label} already exists, update or edit")
+            seen_windows.add(label)
+            if not (window.applications or window.namespaces or window.clusters):
+                problems.append(f"window {label} requires one of application, cluster or namespace")
+        return problems
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> AppProject:

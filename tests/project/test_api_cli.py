@@ -135,6 +135,10 @@ def test_api_refusals_are_4xx(setup: tuple[Wavecd, World, httpx.Client]) -> None
         {"kind": "deny", "schedule": "61 * * * *", "duration": "1h", "applications": ["*"]}]}})
     assert bad.status_code == 422 and "5-field cron" in bad.json()["error"]
     assert http.post("/api/v1/projects", json={"metadata": {"name": "Not_Valid"}}).status_code == 422
+    untargeted = http.post("/api/v1/projects", json={"metadata": {"name": "p"}, "spec": {"syncWindows": [
+        {"kind": "deny", "schedule": "0 0 * * *", "duration": "1h"}]}})
+    assert untargeted.status_code == 422 and "requires one of application, cluster or namespace" in \
+        untargeted.json()["error"]
     both = http.post("/api/v1/projects/default/destinations", json={"server": "https://x", "name": "x"})
     assert both.status_code == 422
     assert http.get("/api/v1/projects/nope/windows").status_code == 404

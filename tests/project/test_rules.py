@@ -155,3 +155,14 @@ def test_namespaced_mode_case(path: Path) -> None:
     assert len(found) == len(case["violations"]), [str(v) for v in found]
     for violation, expected in zip(found, case["violations"], strict=True):
         assert expected in str(violation)
+
+
+@pytest.mark.parametrize("path", cases("api_validation"), ids=ids(cases("api_validation")))
+def test_api_validation_case(path: Path) -> None:
+    case = load(path)
+    assert AppProject.parse(case["project"]).api_problems() == case["problems"]
+
+
+def test_a_window_without_target_matches_nothing_but_the_project_still_runs() -> None:
+    proj = project({"syncWindows": [{"kind": "deny", "schedule": "* * * * *", "duration": "1h"}]})
+    assert window_state(proj, "web", Destination("https://x", "x", "web"), datetime(2026, 5, 4, 12)) is None
