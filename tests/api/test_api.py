@@ -51,6 +51,12 @@ def test_probes_and_openapi(api: httpx.Client):
     assert "delete" in paths["/api/v1/applications/{name}"]
     assert "post" in paths["/api/v1/applications"]
     assert "dryRun" in json.dumps(spec["components"]["schemas"]["SyncRequest"])
+    # Bodies are read after the token check (not FastAPI body parameters) and still documented, $refs resolved.
+    sync_body = paths["/api/v1/applications/{name}/sync"]["post"]["requestBody"]
+    assert sync_body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/SyncRequest"}
+    assert "SyncResource" in spec["components"]["schemas"]
+    assert "RollbackRequest" in spec["components"]["schemas"]
+    assert "application/yaml" in paths["/api/v1/applications"]["post"]["requestBody"]["content"]
 
 
 def test_webhook_receiver_is_mounted(api: httpx.Client):

@@ -17,6 +17,7 @@ import redis
 import yaml
 from pydantic import SecretStr
 
+from shared.errors import ConfigurationError
 from tests.api.conftest import AUTH, TOKEN, ApiFactory, application, queued_tasks
 from tests.api.test_api import _error, _seed
 
@@ -103,3 +104,8 @@ def test_version_answers_anyone_and_details_only_the_authenticated(api_ro: httpx
         assert body["Version"] == expected
         assert body["PythonVersion"] == platform.python_version()
         assert body["Platform"].startswith(platform.system().lower())
+
+
+def test_the_read_only_token_must_differ_from_the_admin_token(make_api: ApiFactory):
+    with pytest.raises(ConfigurationError, match="must differ"):
+        make_api(api_readonly_token=SecretStr(TOKEN))
