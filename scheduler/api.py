@@ -321,10 +321,12 @@ def _validate(model: type[_Model], doc: Any) -> _Model:  # noqa: ANN401 - a pars
 
 
 def body_of(model: type[_Model], *, optional: bool = False) -> Callable[[Request], Awaitable[_Model]]:
-    """A dependency giving the request's body as `model`; list it after the auth dependency.
+    """A parameter dependency giving the request's body as `model`, read after the route's token check.
 
     FastAPI reads a declared body parameter before any dependency runs, so a client without a token
-    would have its body read and parsed (and a bad one answered 422, not 401); a dependency runs in order.
+    would have its body read and parsed (and a bad one answered 422, not 401). A route's `dependencies`
+    (the token check) run before its parameters' dependencies, so this one reads only for a caller with
+    the right.
     """
     async def dependency(request: Request) -> _Model:
         doc = await read_document(request)
