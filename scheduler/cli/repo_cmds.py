@@ -27,6 +27,7 @@ def list_repositories(output: Output = None, server: Server = None, auth_token: 
     def creds(repo: dict[str, object]) -> str:
         return str(any(repo.get(k) for k in ("username", "password", "sshPrivateKey", "tlsClientCert"))).lower()
 
-    table(["TYPE", "NAME", "REPO", "KIND", "INSECURE", "CREDS", "PROJECT"],
+    table(["TYPE", "NAME", "REPO", "KIND", "INSECURE", "CREDS", "PROJECT", "SOURCE"],
           [[str(r.get("type") or "git"), str(r.get("name") or ""), str(r["url"]), str(r.get("kind") or ""),
-            str(bool(r.get("insecure"))).lower(), creds(r), str(r.get("project") or "")] for r in repos])
+            str(bool(r.get("insecure"))).lower(), creds(r), str(r.get("project") or ""), str(r.get("source") or "")]
+           for r in repos])

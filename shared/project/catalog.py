@@ -59,6 +59,7 @@ class RepoSummary(BaseModel):
     ssh_private_key: bool = Field(default=False, alias="sshPrivateKey")
     tls_client_cert: bool = Field(default=False, alias="tlsClientCert")
     insecure: bool = False
+    source: str = "Secret"  # Secret | file (WAVECD_REPO_CREDENTIALS_FILE)
 
     model_config = {"populate_by_name": True}
 
@@ -79,8 +80,8 @@ def cluster_summary(entry: ClusterEntry, project: str = "") -> ClusterSummary:
                           project=project, auth=auth, insecure=bool(tls.get("insecure")))
 
 
-def repo_summary(credential: RepoCredential) -> RepoSummary:
-    return RepoSummary.model_validate(credential.summary())
+def repo_summary(credential: RepoCredential, source: str = "Secret") -> RepoSummary:
+    return RepoSummary.model_validate({**credential.summary(), "source": source})
 
 
 def _replace(pipe: Any, key: str, values: dict[str, str]) -> None:  # noqa: ANN401 - a redis pipeline

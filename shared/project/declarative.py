@@ -230,7 +230,8 @@ def refresh_declarative(svc: Services, *, force: bool = False) -> None:
     if not any((p.get("metadata") or {}).get("name") == DEFAULT_PROJECT for p in projects):
         projects.append(default_project(namespace).dump())
     catalog.publish(svc.redis, projects=projects, clusters=summaries,
-                    repos=[repo_summary(c) for c in credentials])
+                    repos=[*(repo_summary(c) for c in credentials),
+                           *(repo_summary(c, "file") for c in seen.base_credentials or [])])
     probe_clusters(svc, [s.name for s in summaries], force=force)
 
 

@@ -60,7 +60,10 @@ def setup(kube_env: KubeEnv, kube_api: client.ApiClient, redis_url: str, redis_c
                         app_namespace=control, kubeconfig=kube_env.kubeconfig, kube_context=kube_env.context)
     svc = Services(settings, redis_client)
     world = World(svc, kube_api, control, probe.namespaces)
-    celery_workers.start(queues="apply", env={"WAVECD_APP_NAMESPACE": control})
+    creds_file = tmp_path / "repo-credentials.yaml"
+    creds_file.write_text(yaml.safe_dump({"https://git.example.com/files": {"username": "bot", "password": SECRET}}))
+    celery_workers.start(queues="apply", env={"WAVECD_APP_NAMESPACE": control,
+                                              "WAVECD_REPO_CREDENTIALS_FILE": str(creds_file)})
     with serve(create_app(settings, svc)) as base, httpx.Client(
             base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=20) as http:
         yield Wavecd(base), world, http
@@ -189,7 +192,9 @@ def test_cluster_and_repo_lists_show_no_secret(setup: tuple[Wavecd, World, httpx
     assert "cannot reach the API server" in connection("staging")["message"]
     repos = wavecd("repo", "list").stdout
     web = next(line for line in repos.splitlines() if "acme/web" in line).split()
-    assert web == ["git", "https://git.example.com/acme/web.git", "repository", "false", "true", "team"]
+    assert web == ["git", "https://git.example.com/acme/web.git", "repository", "false", "true", "team", "Secret"]
     assert any("repo-creds" in line for line in repos.splitlines())
+    from_file = next(line for line in repos.splitlines() if "git.example.com/files" in line).split()
+    assert from_file == ["git", "https://git.example.com/files", "repo-creds", "false", "true", "file"]
     for args in (("cluster", "list", "-o", "json"), ("repo", "list", "-o", "yaml")):
         wavecd(*args)  # the SECRET check runs on every output
