@@ -9,9 +9,11 @@ stops. Nothing here sleeps: waiting is a successor with a countdown.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -154,10 +156,8 @@ def _apply_step(ctx: _Ctx, step: int) -> StepOutcome:
     desired = ctx.load_desired()
     failures: list[str] = []
     try:
-        for item in record["objects"]:
-            error = _apply_object(ctx, record, item, desired, dry_run)
-            if error:
-                failures.append(error)
+        for group in _apply_groups(record["objects"]):
+            failures.extend(_apply_group(ctx, record, group, desired, dry_run))
     except WaitingError as exc:
         # Something this step needs is still going away (a hook being deleted for re-creation): apply the
         # step again after a countdown, bounded by the step timeout. Every action here is idempotent.
@@ -219,6 +219,46 @@ def _result(item: dict[str, Any], record: dict[str, Any], status: str, message: 
     base = {k: item[k] for k in ("group", "kind", "namespace", "name")}
     return {**base, "version": str(item.get("apiVersion", "")).rsplit("/", 1)[-1], "status": status,
             "message": message, "syncPhase": record["phase"], **extra}
+
+
+APPLY_PARALLELISM = 8  # concurrent requests within one step, as Argo CD's kubectl parallelism limit
+
+
+def _apply_groups(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The step's objects in runs that may go to the server together: consecutive plain applies of one kind
+    (the plan orders a step by kind, so a Namespace or CRD is applied before what needs it); every hook and
+    prune on its own."""
+    groups: list[list[dict[str, Any]]] = []
+    for item in items:
+        last = groups[-1] if groups else None
+        if last and item["action"] == "apply" and last[0]["action"] == "apply" \
+                and (item["group"], item["kind"]) == (last[0]["group"], last[0]["kind"]):
+            last.append(item)
+        else:
+            groups.append([item])
+    return groups
+
+
+def _apply_group(ctx: _Ctx, record: dict[str, Any], group: list[dict[str, Any]], desired: DesiredState,
+                 dry_run: bool) -> list[str]:
+    """Apply one run of objects, concurrently when there are several; results stay in plan order."""
+    if len(group) == 1:
+        error = _apply_object(ctx, record, group[0], desired, dry_run)
+        return [error] if error else []
+    with ThreadPoolExecutor(max_workers=min(APPLY_PARALLELISM, len(group))) as pool:
+        # Each request runs in a copy of this task's context, so logs and metrics still name the app.
+        futures = [pool.submit(contextvars.copy_context().run, _apply_object, ctx, record, item, desired, dry_run)
+                   for item in group]
+        errors = [future.result() for future in futures]
+    order = {(i["group"], i["kind"], i["namespace"], i["name"]): n for n, i in enumerate(group)}
+    results = ctx.op["syncResult"]["resources"]
+    ours = [r for r in results if (r.get("group", ""), r["kind"], r.get("namespace", ""), r["name"]) in order
+            and r.get("syncPhase") == record["phase"]]
+    ours.sort(key=lambda r: order[(r.get("group", ""), r["kind"], r.get("namespace", ""), r["name"])])
+    positions = [n for n, r in enumerate(results) if any(r is o for o in ours)]
+    for position, result in zip(positions, ours, strict=True):
+        results[position] = result
+    return [e for e in errors if e]
 
 
 def _apply_object(ctx: _Ctx, record: dict[str, Any], item: dict[str, Any], desired: DesiredState,
