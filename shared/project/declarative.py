@@ -251,6 +251,9 @@ def _probe_one(svc: Services, name: str) -> None:
         status = ConnectionStatus(status="Successful", version=str(version.get("gitVersion") or ""), at=time.time())
     except WaveCDError as exc:
         status = ConnectionStatus(status="Failed", message=str(exc)[:300], at=time.time())
+    except Exception as exc:  # noqa: BLE001 - a probe thread must record something, never die silently
+        log.exception("probe of cluster %s failed unexpectedly", name)
+        status = ConnectionStatus(status="Failed", message=f"probe failed: {type(exc).__name__}", at=time.time())
     finally:
         with _lock:
             _probing.discard(name)
