@@ -287,10 +287,13 @@ def _apply_object(ctx: _Ctx, record: dict[str, Any], item: dict[str, Any], desir
                 record_result(ctx.op, _result(item, record, "Synced", f"skipped: {reason}"))
                 return None
             if str(options.get("Replace", "")).lower() == "true":
-                cluster.replace(obj, dry_run=dry_run)
+                applied = cluster.replace(obj, dry_run=dry_run)
             else:
-                cluster.apply(obj, dry_run=dry_run)
+                applied = cluster.apply(obj, dry_run=dry_run)
             verb = "configured" if live is not None else "created"
+            if live is not None and not dry_run and (applied.get("metadata") or {}).get("resourceVersion") \
+                    == (live.get("metadata") or {}).get("resourceVersion"):
+                verb = "unchanged"  # as kubectl: the server found nothing to change
             record_result(ctx.op, _result(item, record, "Synced", f"{key.kind.lower()}/{key.name} {verb}"))
             if not dry_run and not item.get("managedNamespace"):
                 _add_inventory(ctx, item)

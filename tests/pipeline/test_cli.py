@@ -157,8 +157,12 @@ def test_app_lifecycle_through_the_cli(harness: Harness, git_factory, celery_wor
         cm("first", -1), secret(SECRET_VALUE), deployment("web", 1), cm("last", 2, k="two"))})
     out = wavecd("app", "diff", name, code=1).stdout
     assert "two" in out
-    wavecd("app", "sync", name, "--timeout", "90")
+    resync = wavecd("app", "sync", name, "--timeout", "90").stdout
     assert harness.core.read_namespaced_config_map("last", harness.dest_namespace).data == {"k": "two"}
+    # As kubectl and Argo CD say it: only the changed object was configured, the others are unchanged.
+    assert "configmap/last configured" in resync, resync
+    for unchanged in ("configmap/first unchanged", "deployment/web unchanged", "secret/creds unchanged"):
+        assert unchanged in resync, resync
     history = json.loads(wavecd("app", "history", name, "-o", "json").stdout)
     assert [h["revision"] for h in history] == [first, second]
     assert second in wavecd("app", "history", name).stdout
