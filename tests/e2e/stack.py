@@ -48,6 +48,18 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float, *, describe: C
         time.sleep(interval)
 
 
+def _interrupt(proc: subprocess.Popen[bytes]) -> int:
+    """SIGINT, then up to 90 s for `up` to stop what it started; SIGKILL only if it does not."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(90)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+    return int(proc.returncode)
+
+
 @dataclass
 class CliResult:
     args: tuple[str, ...]
@@ -122,8 +134,8 @@ class Stack:
                      describe=text)
             return stack
         except BaseException:
-            proc.kill()
-            proc.wait(30)
+            # Ctrl-C, so that `up` stops the process groups it started (a SIGKILL would orphan them).
+            _interrupt(proc)
             raise
 
     @staticmethod
@@ -138,14 +150,7 @@ class Stack:
 
     def stop(self) -> int:
         """Ctrl-C, as a user stops it; returns its exit code once every process it started is gone."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(90)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        return int(self.proc.returncode)
+        return _interrupt(self.proc)
 
     def leftovers(self) -> list[str]:
         """Processes of any group `up` started that are still there, after a short grace for reaping."""

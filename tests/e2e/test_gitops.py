@@ -104,6 +104,14 @@ def _job_complete(event: Event) -> bool:
     return any(c.get("type") == "Complete" and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
+def _deployment_available(event: Event) -> bool:
+    """Argo CD's Deployment health: the controller saw this generation and every replica is available."""
+    meta, spec, status = event.object["metadata"], event.object.get("spec") or {}, event.object.get("status") or {}
+    return (int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0)
+            and int(status.get("availableReplicas") or 0) >= int(spec.get("replicas") or 1)
+            and int(status.get("updatedReplicas") or 0) >= int(spec.get("replicas") or 1))
+
+
 def _diff_sections(output: str) -> dict[str, str]:
     """`app diff` output by resource: `===== [group]/Kind namespace/name ======` headers, as Argo CD prints
     them (WaveCD leaves out the `/` of the core group), each followed by its diff."""
@@ -189,6 +197,12 @@ def test_a_push_reaches_the_cluster_wave_by_wave_and_no_secret_leaves_it(
         first_wave = recorder.first("ADDED", expected[2][0])
         assert pre_done is not None and first_wave is not None, recorder.summary()
         assert pre_done.version < first_wave.version, recorder.summary()
+
+        # The wave gate: wave 2 and the PostSync hook wait until wave 1's Deployment is available.
+        available = recorder.first("MODIFIED", "Deployment/web", _deployment_available)
+        wave_2, post = recorder.first("ADDED", "ConfigMap/obsolete"), recorder.first("ADDED", "Job/post-sync")
+        assert available is not None and wave_2 is not None and post is not None, recorder.summary()
+        assert available.version < wave_2.version < post.version, recorder.summary()
 
         # HookSucceeded: each hook succeeded and was then deleted.
         for ref in scenario["deletedAfterSuccess"]:
