@@ -226,8 +226,8 @@ def test_a_push_reaches_the_cluster_wave_by_wave_and_no_secret_leaves_it(
         assert synced_diff.code == scenario["diffExitCodes"]["synced"], synced_diff
 
         # -- self-heal: `kubectl scale deployment web --replicas=5` patches the scale subresource -------------
-        apps.patch_namespaced_deployment_scale("web", dest_ns, {"spec": {"replicas": 5}})
-        assert apps.read_namespaced_deployment_scale("web", dest_ns).spec.replicas == 5
+        scaled = apps.patch_namespaced_deployment_scale("web", dest_ns, {"spec": {"replicas": 5}})
+        assert scaled.spec.replicas == 5
         wait_for("self-heal to bring web back to 2 replicas",
                  lambda: apps.read_namespaced_deployment("web", dest_ns).spec.replicas == 2, 90,
                  describe=lambda: _status(up.app(APP)))
