@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 from shared.errors import TransientError, WaveCDError
 from shared.kube_errors import UnknownKind
 from shared.models import Application
+from shared.operation import RUNNING, TERMINATING
 from shared.project import catalog
 from shared.project.declarative import namespaced_mode, project_clusters, read_project, refresh_declarative
-from shared.project.model import AppProject, ProjectError
+from shared.project.model import AppProject, ProjectError, default_project
 from shared.project.orphans import WARNING_CONDITION as ORPHAN_WARNING
 from shared.project.orphans import find_orphans, list_namespace, warning_message
 from shared.project.permissions import Destination
@@ -53,6 +54,7 @@ INVALID_TASKS = "one or more synchronization tasks are not valid"
 class Admitted:
     project: AppProject
     destination: Destination
+    resuming: bool = False  # an operation is running: the reconcile resumes it and decides nothing else
 
 
 def resolve_destination(registry: ClusterRegistry, app: Application) -> Destination:
@@ -69,10 +71,17 @@ def resolve_destination(registry: ClusterRegistry, app: Application) -> Destinat
 
 
 def admit(svc: Services, app: Application) -> Admitted:
-    """The app's project and resolved destination; a ProjectError when the project refuses the app."""
+    """The app's project and resolved destination; a ProjectError when the project refuses the app.
+
+    While an operation runs (a chain being resumed) the project is not judged again: it judged that
+    operation's objects at its start, as Argo CD validates a sync when it starts, and it judges the next.
+    """
     refresh_declarative(svc)
-    project = read_project(svc, app.spec.project)
     destination = resolve_destination(svc.clusters, app)
+    operation = svc.store.operation(app.name) or {}
+    if operation.get("phase") in (RUNNING, TERMINATING):
+        return Admitted(default_project(svc.settings.app_namespace), destination, resuming=True)
+    project = read_project(svc, app.spec.project)
     problems = app_violations(project, app, destination, svc.settings.app_namespace,
                               project_clusters(svc, project.name))
     if problems:
@@ -98,6 +107,8 @@ def ensure_reachable(svc: Services, admitted: Admitted, now: float | None = None
 def window_gate(admitted: Admitted, app: Application, start: tuple[dict[str, Any], bool] | None,
                 status: dict[str, Any], now: float | None = None) -> tuple[dict[str, Any], bool] | None:
     """`start` unless a sync window holds it back; records the window verdict as a condition."""
+    if admitted.resuming:
+        return None
     moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     state = window_state(admitted.project, app.name, admitted.destination, moment)
     if state is None:

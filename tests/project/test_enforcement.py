@@ -11,6 +11,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from shared.reconcile import refresh_app
 from tests.fixtures.git import GitFactory
 from tests.project.driver import World, application, configmap, reconcile, unique
 
@@ -274,3 +275,28 @@ def test_hooks_are_judged_like_other_objects(world: World, git_factory: GitFacto
     assert op["phase"] == "Failed"
     assert "resource rbac.authorization.k8s.io:ClusterRole is not permitted" in op["message"]
     assert not world.configmap_exists(dest, "cfg")
+
+
+def test_a_running_operation_is_resumed_and_judged_by_the_stricter_project(world: World,
+                                                                         git_factory: GitFactory) -> None:
+    """A chain that lost its lock is resumed, never left Running; its first wave had not run, so the
+    plan check judges it by the project as it is now, and refuses it before anything is applied."""
+    repo = git_factory.create("app", {"cm.yaml": configmap("cfg")})
+    dest = world.namespace("team")
+    world.put_project("team", team_project("team-"))
+    name = world.put_app(application(unique("app"), world.control, repo.url, dest, project="team"))
+    token = world.svc.locks.acquire(name)
+    assert token is not None
+    started = refresh_app(world.svc, token)
+    assert started.next is not None  # an operation started; its chain "dies" here (the lock is dropped)
+    world.svc.locks.release(token)
+
+    world.put_project("team", team_project("elsewhere-"))
+    resumed = reconcile(world.svc, name)
+    assert resumed.summary.startswith("resumed operation")
+    op = world.svc.store.operation(name)
+    assert op["phase"] == "Failed"
+    assert f"namespace {dest} is not permitted in project 'team'" in op["message"]
+    assert not world.configmap_exists(dest, "cfg")
+    reconcile(world.svc, name)
+    assert "do not match any of the allowed destinations" in world.conditions(name)["InvalidSpecError"]
