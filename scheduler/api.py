@@ -526,6 +526,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         tasks.app_admin("delete", name, cascade)
         return {"message": f"application '{name}' delete requested", "name": name}
 
+    @router.put("/applications/{name}/spec", response_model=Accepted, status_code=202, dependencies=write)
+    def update_spec(name: str, spec: Annotated[Any, Depends(read_document)]) -> dict[str, Any]:
+        """Replace an application's spec (Argo CD's UpdateSpec; `wavecd app set/unset/patch`)."""
+        doc = load(name)
+        if not isinstance(spec, dict):
+            raise ApiError(422, "the body must be the application's spec, one object")
+        obj = _parse_manifest({**doc, "metadata": {**(doc.get("metadata") or {}), "name": name}, "spec": spec})
+        key = stash_manifest(svc, obj)
+        tasks.app_admin("update", key)
+        return {"message": f"application '{name}' spec update requested", "name": name}
+
     api.include_router(router)
     from scheduler.project_api import create_project_router  # projects, clusters, repositories
     api.include_router(create_project_router(svc, tasks, read, write))

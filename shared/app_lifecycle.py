@@ -1,4 +1,4 @@
-"""Creating and deleting Applications, and the cascade of Argo CD's resources finalizer.
+"""Creating, updating and deleting Applications, and the cascade of Argo CD's resources finalizer.
 
 An Application deleted with `resources-finalizer.argocd.argoproj.io` first deletes what it deployed
 (foreground, or background with the `/background` suffix), and only then lets Kubernetes remove it;
@@ -92,6 +92,37 @@ def create_app(svc: Services, stash_key: str) -> str:
     svc.clusters.default().create_application(settings.app_api_group, settings.app_api_version,
                                               settings.app_namespace, obj)
     svc.store.put_app(app.name, obj)
+    return app.name
+
+
+def merge_patch_between(old: Any, new: Any) -> Any:  # noqa: ANN401 - JSON values
+    """The JSON merge patch (RFC 7386) that turns `old` into `new`: removed keys become null."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        if key not in old:
+            patch[key] = value
+        elif old[key] != value:
+            patch[key] = merge_patch_between(old[key], value)
+    return patch
+
+
+def update_app(svc: Services, stash_key: str) -> str:
+    """Replace an Application's spec with the stashed one (`wavecd app set/unset/patch`, `create --upsert`)."""
+    raw = svc.redis.getdel(stash_key)
+    if raw is None:
+        raise WaveCDError("the Application to update expired before a worker took it")
+    obj = json.loads(raw)
+    app = Application.parse(obj)
+    old = svc.store.get_app(app.name)
+    if old is None:
+        raise WaveCDError(f"application '{app.name}' no longer exists")
+    settings = svc.settings
+    patch = {"spec": merge_patch_between(old.get("spec") or {}, obj["spec"])}
+    svc.clusters.default().patch_application(settings.app_api_group, settings.app_api_version,
+                                             settings.app_namespace, app.name, patch)
+    svc.store.put_app(app.name, {**old, "spec": obj["spec"]})
     return app.name
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from shared.app_index import TICK_HEARTBEAT_KEY
 from shared.app_index import tick as run_tick
-from shared.app_lifecycle import create_app, delete_app, finalize_app
+from shared.app_lifecycle import create_app, delete_app, finalize_app, update_app
 from shared.app_lock import LockToken
 from shared.errors import WaveCDError
 from shared.reconcile import StepCall, refresh_app
@@ -170,12 +170,16 @@ def health_check(self: WaveTask, app: str, operation: str, step: int, token: str
 
 @app.task(base=WaveTask, name="wavecd.app_admin", bind=True)
 def app_admin(self: WaveTask, action: str, app: str, cascade: bool = False) -> str:
-    """Changes to Applications themselves: create (from a stash key), delete, finalize."""
+    """Changes to Applications themselves: create or update (from a stash key), delete, finalize."""
     svc = services()
     if action == "create":
         created = create_app(svc, app)
         request_refresh(created)
         return f"created {created}"
+    if action == "update":  # `app` is a stash key, as for create
+        updated = update_app(svc, app)
+        request_refresh(updated)
+        return f"updated {updated}"
     if action == "delete":
         return f"deleted {delete_app(svc, app, cascade)}"
     if action == "finalize":

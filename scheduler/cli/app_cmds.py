@@ -702,8 +702,9 @@ def create_app(
                 if not upsert:
                     _fail(f"existing application '{app_name}' spec is different, use the --upsert flag to "
                           "force an update")
-                _fail(f"application '{app_name}' exists with a different spec, and this WaveCD server cannot "
-                      "update an application's spec yet: change the Application in git or in the cluster")
+                _update_and_wait(client, app_name, app["spec"], timeout)
+                typer.echo(f"application '{app_name}' updated")
+                continue
             answer = client.create(app)
             expired = _deadline(timeout)
             while _existing(client, answer["name"]) is None:
@@ -712,6 +713,17 @@ def create_app(
                           "(are workers running?)")
                 time.sleep(POLL_SECONDS)
             typer.echo(f"application '{app_name}' created")
+
+
+def _update_and_wait(client: ApiClient, name: str, spec: dict[str, Any], timeout: float) -> None:
+    """Send the new spec and wait until the server shows it (a worker writes it to the Application)."""
+    client.update_spec(name, spec)
+    expired = _deadline(timeout)
+    while _pruned((_existing(client, name) or {}).get("spec")) != _pruned(spec):
+        if expired():
+            _fail(f"the new spec of application '{name}' was accepted but not applied within {timeout:.0f}s "
+                  "(are workers running?)")
+        time.sleep(POLL_SECONDS)
 
 
 def _pruned(value: Any) -> Any:  # noqa: ANN401 - JSON
@@ -767,3 +779,137 @@ def delete_app(
                     _fail(f"timed out after {timeout:.0f}s waiting for application '{name}' to be deleted")
                 time.sleep(POLL_SECONDS)
     typer.echo(f"application '{name}' {'deleted' if wait else 'delete requested'}")
+
+
+# -- set / unset / patch ---------------------------------------------------------------------------------------
+
+SpecTimeout = Annotated[float, typer.Option("--timeout", help="Seconds to wait for the change to show.")]
+
+
+def _option_name(option: str) -> str:
+    return option.partition("=")[0].strip()
+
+
+def _change_spec(server: str | None, auth_token: str | None, name: str, timeout: float,
+                 change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Read the app, change a copy of it, send its new spec, and wait until the server shows it."""
+    with _api(server, auth_token) as client:
+        app = client.get_app(name)
+        changed = change(json.loads(json.dumps({k: app.get(k) for k in ("apiVersion", "kind", "metadata", "spec")})))
+        spec = changed.get("spec")
+        if not isinstance(spec, dict):
+            _fail("the change leaves the application without a spec")
+        if _pruned(spec) == _pruned(app.get("spec")):
+            typer.echo(f"application '{name}' unchanged")
+            return
+        _update_and_wait(client, name, spec, timeout)
+    typer.echo(f"application '{name}' updated")
+
+
+@cli.command("set")
+def set_app(
+    name: str,
+    repo: Annotated[str | None, typer.Option("--repo", help="Repository URL.")] = None,
+    path: Annotated[str | None, typer.Option("--path", help="Path in the repository.")] = None,
+    revision: Annotated[str | None, typer.Option("--revision", help="Target revision (branch, tag, sha).")] = None,
+    dest_server: Annotated[str | None, typer.Option("--dest-server", help="Destination cluster URL.")] = None,
+    dest_name: Annotated[str | None, typer.Option("--dest-name", help="Destination cluster name.")] = None,
+    dest_namespace: Annotated[str | None, typer.Option("--dest-namespace", help="Destination namespace.")] = None,
+    project: Annotated[str | None, typer.Option("--project", help="Project.")] = None,
+    sync_policy: Annotated[str | None, typer.Option("--sync-policy",
+                                                    help="manual (none) or automated (auto, automatic).")] = None,
+    auto_prune: Annotated[bool, typer.Option("--auto-prune", help="Automated sync prunes.")] = False,
+    self_heal: Annotated[bool, typer.Option("--self-heal", help="Automated sync reverts drift.")] = False,
+    sync_option: Annotated[list[str] | None, typer.Option(
+        "--sync-option", help="Add or replace a sync option, e.g. Prune=false (repeatable).")] = None,
+    timeout: SpecTimeout = 60, server: Server = None, auth_token: Token = None,
+) -> None:
+    """Set an application's source, destination, project or sync policy (as `argocd app set`)."""
+    def change(app: dict[str, Any]) -> dict[str, Any]:
+        policy = (app.get("spec") or {}).get("syncPolicy") or {}
+        if sync_option:  # a new value of an option replaces the old one of the same name
+            names = {_option_name(o) for o in sync_option}
+            policy["syncOptions"] = [o for o in policy.get("syncOptions") or [] if _option_name(o) not in names]
+            app.setdefault("spec", {})["syncPolicy"] = policy
+        return application_from_flags(
+            app, name=None, repo=repo, path=path, revision=revision, dest_server=dest_server, dest_name=dest_name,
+            dest_namespace=dest_namespace, project=project, sync_policy=sync_policy, auto_prune=auto_prune,
+            self_heal=self_heal, sync_options=list(sync_option or []))
+
+    _change_spec(server, auth_token, name, timeout, change)
+
+
+@cli.command("unset")
+def unset_app(
+    name: str,
+    revision: Annotated[bool, typer.Option("--revision", help="Track HEAD again (drop targetRevision).")] = False,
+    auto_prune: Annotated[bool, typer.Option("--auto-prune", help="Automated sync no longer prunes.")] = False,
+    self_heal: Annotated[bool, typer.Option("--self-heal", help="Automated sync no longer self-heals.")] = False,
+    sync_option: Annotated[list[str] | None, typer.Option(
+        "--sync-option", help="Remove this sync option, by name (repeatable).")] = None,
+    timeout: SpecTimeout = 60, server: Server = None, auth_token: Token = None,
+) -> None:
+    """Unset parts of an application's spec that `app set` sets."""
+    if not (revision or auto_prune or self_heal or sync_option):
+        _fail("say what to unset: --revision, --auto-prune, --self-heal or --sync-option")
+
+    def change(app: dict[str, Any]) -> dict[str, Any]:
+        spec = app.setdefault("spec", {})
+        if revision:
+            (spec.get("source") or {}).pop("targetRevision", None)
+        policy = spec.get("syncPolicy") or {}
+        automated = policy.get("automated")
+        if isinstance(automated, dict):
+            for key, wanted in (("prune", auto_prune), ("selfHeal", self_heal)):
+                if wanted:
+                    automated.pop(key, None)
+        if sync_option:
+            names = {_option_name(o) for o in sync_option}
+            policy["syncOptions"] = [o for o in policy.get("syncOptions") or [] if _option_name(o) not in names]
+        return app
+
+    _change_spec(server, auth_token, name, timeout, change)
+
+
+@cli.command("patch")
+def patch_app(
+    name: str,
+    patch: Annotated[str, typer.Option("--patch", help="The patch (JSON), applied to the Application.")],
+    patch_type: Annotated[str, typer.Option("--type", help="json (RFC 6902, the default) or merge (RFC 7386).")
+                          ] = "json",
+    timeout: SpecTimeout = 60, server: Server = None, auth_token: Token = None,
+) -> None:
+    """Patch an application's spec with a JSON patch or a JSON merge patch (as `argocd app patch`)."""
+    import jsonpatch
+
+    try:
+        document = json.loads(patch)
+    except ValueError as exc:
+        _fail(f"--patch is not JSON: {exc}")
+    if patch_type not in ("json", "merge"):
+        _fail(f"--type {patch_type!r}: use json or merge")
+
+    def change(app: dict[str, Any]) -> dict[str, Any]:
+        if patch_type == "merge":
+            if not isinstance(document, dict):
+                _fail("a merge patch is a JSON object")
+            return dict(merge_patch(app, document))
+        try:
+            return dict(jsonpatch.JsonPatch(document).apply(app))
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, ValueError) as exc:
+            _fail(f"the JSON patch does not apply: {exc}")
+
+    _change_spec(server, auth_token, name, timeout, change)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:  # noqa: ANN401 - JSON values
+    """RFC 7386: apply a JSON merge patch (null removes a key)."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result

@@ -159,6 +159,9 @@ class ApiClient:
         return dict(self._call("POST", f"/api/v1/applications/{quote(name, safe='')}/refresh",
                                params={"hard": "true"} if hard else None))
 
+    def update_spec(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return dict(self._call("PUT", f"/api/v1/applications/{quote(name, safe='')}/spec", json=spec))
+
     def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
         return dict(self._call("POST", "/api/v1/applications", json=manifest))
 

@@ -219,3 +219,53 @@ def test_cli_reads_server_and_token_from_the_config_file(served: str, harness: H
     result = runner.invoke(cli, ["app", "list"], env={"WAVECD_CONFIG": str(config), "WAVECD_SERVER": None,
                                                       "WAVECD_AUTH_TOKEN": None})
     assert result.exit_code == 1 and result.stderr.strip() == "error: invalid API token"
+
+
+def test_app_set_unset_patch_and_upsert_change_the_application(harness: Harness, git_factory, celery_workers,
+                                                                ticking, served):
+    """Each change goes API -> worker -> the Application in the cluster, and back into what `app get` shows."""
+    repo = git_factory.create("cli-set", {"app/all.yaml": manifests(cm("one", 0)),
+                                          "other/all.yaml": manifests(cm("two", 0))})
+    celery_workers.start(1, concurrency=2, env=harness.worker_env())
+    wavecd = Wavecd(served)
+    name = "cli-set"
+    flags = ["--repo", repo.url, "--path", "app", "--revision", "main", "--dest-server",
+             "https://kubernetes.default.svc", "--dest-namespace", harness.dest_namespace]
+    assert wavecd("app", "create", name, *flags).stdout.strip() == f"application '{name}' created"
+
+    def spec() -> dict[str, Any]:
+        shown = json.loads(wavecd("app", "get", name, "-o", "json").stdout)["spec"]
+        in_cluster = harness.custom.get_namespaced_custom_object(GROUP, VERSION, harness.app_namespace,
+                                                                  "applications", name)["spec"]
+        assert {k: v for k, v in in_cluster.items() if v not in ({}, [], None)} == \
+            {k: v for k, v in shown.items() if v not in ({}, [], None)}
+        return shown
+
+    out = wavecd("app", "set", name, "--sync-option", "CreateNamespace=true", "--sync-option", "Prune=false")
+    assert out.stdout.strip() == f"application '{name}' updated"
+    assert spec()["syncPolicy"]["syncOptions"] == ["CreateNamespace=true", "Prune=false"]
+    wavecd("app", "set", name, "--sync-option", "Prune=true")  # a new value replaces the option
+    assert spec()["syncPolicy"]["syncOptions"] == ["CreateNamespace=true", "Prune=true"]
+    wavecd("app", "unset", name, "--sync-option", "Prune")
+    assert spec()["syncPolicy"]["syncOptions"] == ["CreateNamespace=true"]
+
+    wavecd("app", "patch", name, "--patch", '[{"op": "replace", "path": "/spec/source/path", "value": "other"}]')
+    assert spec()["source"]["path"] == "other"
+    wavecd("app", "patch", name, "--type", "merge", "--patch",
+           '{"spec": {"syncPolicy": {"automated": {"prune": true, "selfHeal": true}}}}')
+    assert "Sync Policy:        Automated (Prune)" in wavecd("app", "get", name).stdout
+    wavecd("app", "unset", name, "--auto-prune")
+    assert spec()["syncPolicy"]["automated"] == {"selfHeal": True}
+    assert wavecd("app", "set", name, "--sync-policy", "automated").stdout.strip() == f"application '{name}' unchanged"
+
+    # `create --upsert` with the original flags puts the original spec back.
+    assert "spec is different, use the --upsert flag" in wavecd("app", "create", name, *flags, code=1).stderr
+    assert wavecd("app", "create", name, *flags, "--upsert").stdout.strip() == f"application '{name}' updated"
+    back = spec()
+    assert back["source"] == {"repoURL": repo.url, "path": "app", "targetRevision": "main"}
+    assert not (back.get("syncPolicy") or {}).get("automated")
+
+    bad = wavecd("app", "patch", name, "--patch", '[{"op": "remove", "path": "/spec/nothing"}]', code=1)
+    assert bad.stderr.startswith("error: the JSON patch does not apply") and "Traceback" not in bad.stderr
+    invalid = wavecd("app", "patch", name, "--type", "merge", "--patch", '{"spec": {"source": null}}', code=1)
+    assert invalid.stderr.startswith("error: ") and "Traceback" not in invalid.stderr
