@@ -20,6 +20,7 @@ import secrets
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from shared.render import CACHE_PREFIX
 from tests.e2e.leaks import Place, flower_places, leaks, log_places, needles, redis_places
 from tests.e2e.recorder import ClusterRecorder, Event
 from tests.e2e.stack import API_PREFIX, Stack, wait_for
-from tests.fixtures.git import GitFactory, GitHttpServer
+from tests.fixtures.git import GitFactory, GitHttpServer, GitRepoHandle
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -95,7 +96,7 @@ def _synced_at(revision: str) -> Any:  # noqa: ANN401 - a predicate on the API's
     return check
 
 
-def _history(app: dict[str, Any]) -> list[dict[str, Any]]:
+def _history_of(app: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(_status(app).get("history") or [], key=lambda h: int(h["id"]))
 
 
@@ -161,171 +162,226 @@ def stack(tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> Iterator
     assert not left, "processes left behind:\n" + "\n".join(left)
 
 
+@dataclass
+class Scene:
+    """Everything the phases share: the running system, the cluster, the repository and what was seen."""
+
+    up: Stack
+    apps_ns: str
+    dest_ns: str
+    webhook_secret: str
+    kube: client.ApiClient
+    recorder: ClusterRecorder
+    repo: GitRepoHandle
+    url: str
+    redis: redis.Redis
+    scenario: dict[str, Any]
+    redis_during_sync: list[Place] = field(default_factory=list)
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.kube)
+
+    @property
+    def apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self.kube)
+
+    @property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.kube)
+
+    def secret_value(self) -> str:
+        live = self.core.read_namespaced_secret("db-credentials", self.dest_ns)
+        return base64.b64decode(live.data["password"]).decode()
+
+
+def _first_sync(scene: Scene, c1: str, password: str) -> None:
+    """An Argo CD user's setup (a repository Secret and an Application applied to the cluster), then the
+    automated sync: CreateNamespace, PreSync hook, waves -1..2 each gated on health, PostSync hook."""
+    up, recorder, expected = scene.up, scene.recorder, scene.scenario["creationOrder"]
+    assert _gone(scene.core.read_namespace, scene.dest_ns), "the destination namespace must not exist yet"
+    scene.core.create_namespaced_secret(scene.apps_ns, _repository_secret(scene.apps_ns, scene.url))
+    scene.custom.create_namespaced_custom_object(GROUP, VERSION, scene.apps_ns, "applications",
+                                                 _application(scene.apps_ns, scene.url, scene.dest_ns))
+    up.wait_app(APP, f"Synced/Healthy at {c1[:8]}", _synced_at(c1), timeout=120)
+
+    # CreateNamespace, phases and waves in Argo CD's order.
+    assert not _gone(scene.core.read_namespace, scene.dest_ns)
+    ours = {ref for group in expected for ref in group}
+    order = [ref for ref in recorder.creation_order() if ref in ours]
+    chunks, at = [], 0
+    for group in expected:
+        chunks.append(sorted(order[at:at + len(group)]))
+        at += len(group)
+    assert chunks == [sorted(g) for g in expected], recorder.summary()
+    # The PreSync hook completed before the first Sync wave was applied.
+    pre_done = recorder.first("MODIFIED", "Job/pre-sync", _job_complete)
+    first_wave = recorder.first("ADDED", expected[2][0])
+    assert pre_done is not None and first_wave is not None, recorder.summary()
+    assert pre_done.version < first_wave.version, recorder.summary()
+    # The wave gate: wave 2 and the PostSync hook wait until wave 1's Deployment is available.
+    available = recorder.first("MODIFIED", "Deployment/web", _deployment_available)
+    wave_2, post = recorder.first("ADDED", "ConfigMap/obsolete"), recorder.first("ADDED", "Job/post-sync")
+    assert available is not None and wave_2 is not None and post is not None, recorder.summary()
+    assert available.version < wave_2.version < post.version, recorder.summary()
+
+    # HookSucceeded: each hook succeeded and was then deleted.
+    for ref in scene.scenario["deletedAfterSuccess"]:
+        wait_for(f"{ref} to be deleted after it succeeded", lambda ref=ref: recorder.first("DELETED", ref), 60,
+                 describe=recorder.summary)
+        done, deleted = recorder.first("MODIFIED", ref, _job_complete), recorder.first("DELETED", ref)
+        assert done is not None and deleted is not None and done.version < deleted.version, recorder.summary()
+        name = ref.split("/", 1)[1]
+        assert _gone(client.BatchV1Api(scene.kube).read_namespaced_job, name, scene.dest_ns), ref
+
+    # The Secret's value is in the cluster, so finding it nowhere else means something.
+    assert scene.secret_value() == password
+    got = up.cli("app", "get", APP)
+    assert got.code == 0, got
+    assert "Synced" in got.stdout and "Healthy" in got.stdout and "db-credentials" in got.stdout, got
+    assert up.cli("app", "get", APP, "-o", "json").code == 0
+    synced_diff = up.cli("app", "diff", APP)
+    assert synced_diff.code == scene.scenario["diffExitCodes"]["synced"], synced_diff
+
+
+def _self_heal(scene: Scene, c1: str) -> None:
+    """`kubectl scale deployment web --replicas=5`, as kubectl sends it: a patch of the scale subresource."""
+    scaled = scene.apps.patch_namespaced_deployment_scale("web", scene.dest_ns, {"spec": {"replicas": 5}})
+    assert scaled.spec.replicas == 5
+    wait_for("self-heal to bring web back to 2 replicas",
+             lambda: scene.apps.read_namespaced_deployment("web", scene.dest_ns).spec.replicas == 2, 90,
+             describe=lambda: _status(scene.up.app(APP)))
+    scene.up.wait_app(APP, "Synced/Healthy after self-heal", lambda a: _synced_at(c1)(a) and len(_history_of(a)) == 2)
+
+
+def _prune_on_push(scene: Scene, c1: str) -> str:
+    """A commit that removes a resource, announced by a signed GitHub webhook: automated sync prunes it."""
+    up = scene.up
+    c2 = scene.repo.commit({"app/40-obsolete.yaml": None}, "drop the obsolete ConfigMap")
+    refused = up.github_push("not-the-secret", scene.url, c1, c2, modified=[], removed=["app/40-obsolete.yaml"])
+    assert refused.status_code == 403 and refused.json()["status"] == "refused", refused.text
+    hook = up.github_push(scene.webhook_secret, scene.url, c1, c2, modified=[], removed=["app/40-obsolete.yaml"])
+    assert hook.status_code == 202, hook.text
+    assert hook.json()["status"] == "accepted" and hook.json()["apps"] == [APP], hook.text
+    up.wait_app(APP, f"Synced/Healthy at {c2[:8]}", _synced_at(c2))
+    assert _gone(scene.core.read_namespaced_config_map, "obsolete", scene.dest_ns)
+    assert scene.recorder.first("DELETED", "ConfigMap/obsolete") is not None, scene.recorder.summary()
+    assert not _gone(scene.core.read_namespaced_config_map, "settings", scene.dest_ns)
+    return c2
+
+
+def _manual_sync(scene: Scene, c2: str, password: str) -> str:
+    """`argocd app set e2e --sync-policy none`, a pushed change, then `app diff` (1, masked), `app sync` (0)
+    and `app diff` again (0). Redis is scanned while the sync's tasks are in flight."""
+    up, exits = scene.up, scene.scenario["diffExitCodes"]
+    scene.custom.patch_namespaced_custom_object(GROUP, VERSION, scene.apps_ns, "applications", APP,
+                                                {"spec": {"syncPolicy": {"automated": None}}})
+    up.wait_app(APP, "its sync policy to be manual",
+                lambda a: not ((a.get("spec") or {}).get("syncPolicy") or {}).get("automated"))
+    c3 = scene.repo.commit(_app_files(password, mode="second", obsolete=False), "rotate the password")
+    hook = up.github_push(scene.webhook_secret, scene.url, c2, c3,
+                          modified=["app/10-settings.yaml", "app/20-secret.yaml"])
+    assert hook.status_code == 202 and hook.json()["apps"] == [APP], hook.text
+    up.wait_app(APP, f"OutOfSync at {c3[:8]}", lambda a: (_status(a).get("sync") or {}) == {
+        **(_status(a).get("sync") or {}), "status": "OutOfSync", "revision": c3})
+
+    out_of_sync = up.cli("app", "diff", APP)
+    assert out_of_sync.code == exits["outOfSync"], out_of_sync
+    sections = _diff_sections(out_of_sync.stdout)
+    assert "second" in sections.get(f"ConfigMap {scene.dest_ns}/settings", ""), out_of_sync
+    secret_diff = sections.get(f"Secret {scene.dest_ns}/db-credentials", "")
+    assert "password" in secret_diff and MASK in secret_diff, out_of_sync  # which key changed, not its value
+
+    # While the sync runs its tasks sit in Redis (queued, or reserved in kombu's unacked hash): scan it.
+    during: dict[tuple[str, str], Place] = {}
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(up.cli, "app", "sync", APP, "--timeout", "120")
+        while not running.done():
+            for place in redis_places(scene.redis):
+                during.setdefault((place.where, place.text), place)
+            wait([running], timeout=0.2)
+        synced = running.result()
+    scene.redis_during_sync = list(during.values())
+    assert any(p.where.endswith("(Celery message body)") for p in scene.redis_during_sync), \
+        "no Celery message was seen in Redis during the sync: the scan cannot have read task arguments"
+    assert synced.code == scene.scenario["syncExitCode"], synced
+    assert "Succeeded" in synced.stdout, synced
+    up.wait_app(APP, f"Synced/Healthy at {c3[:8]}", _synced_at(c3))
+    assert up.cli("app", "diff", APP).code == exits["synced"]
+    unknown = up.cli("app", "diff", "no-such-app")
+    assert unknown.code == exits["error"] and "no-such-app" in unknown.stderr, unknown
+    assert "Traceback" not in unknown.stderr, unknown
+    assert scene.secret_value() == password
+    return c3
+
+
+def _history(scene: Scene, revisions: list[str]) -> None:
+    """One entry per successful sync, self-heal included, as in Argo CD; the API and the CLI agree."""
+    assert [h["revision"] for h in _history_of(scene.up.app(APP))] == revisions
+    history = scene.up.api("GET", f"{API_PREFIX}/applications/{APP}/history")
+    assert history.status_code == 200
+    assert [h["revision"] for h in sorted(history.json()["items"], key=lambda h: int(h["id"]))] == revisions
+    listed = scene.up.cli("app", "history", APP, "-o", "json")
+    assert listed.code == 0 and [h["revision"] for h in json.loads(listed.stdout)] == revisions, listed
+
+
+def _nothing_leaks(scene: Scene, head: str, passwords: list[str]) -> None:
+    """No Secret value, nor the git password, the webhook secret or the API token, anywhere outside."""
+    up = scene.up
+    for path in ("/applications", f"/applications/{APP}", f"/applications/{APP}/diff"):
+        assert up.api("GET", API_PREFIX + path).status_code == 200
+    assert up.cli("app", "list", "-o", "json").code == 0
+    metrics = up.api("GET", "/metrics")
+    assert metrics.status_code == 200 and "argocd_app_info" in metrics.text
+    application = scene.custom.get_namespaced_custom_object(GROUP, VERSION, scene.apps_ns, "applications", APP)
+    # The status is written back to the Application resource, so `kubectl get application` shows it.
+    written = application.get("status") or {}
+    assert (written.get("sync") or {}).get("status") == "Synced", written
+    assert (written.get("sync") or {}).get("revision") == head, written
+    assert (written.get("health") or {}).get("status") == "Healthy", written
+
+    places = [Place(where, text) for where, text in up.shown]
+    places += [Place("wavecd up's output", up.text()), Place("the Application resource", json.dumps(application))]
+    places += log_places(up.home)
+    places += flower_places(up.flower_url)
+    assert any("wavecd.wave_apply" in p.text for p in places if p.where.startswith("Flower")), "no tasks seen"
+    # The webhooks, not only the poll, reached the workers: beat's fetches carry `due`, a webhook's `urgent`.
+    tasks = up.flower_tasks()
+    pushed = [t for t in tasks.values() if t.get("name") == "wavecd.fetch" and "urgent" in str(t.get("kwargs"))
+              and APP in str(t.get("kwargs")) and t.get("state") == "SUCCESS"]
+    assert len(pushed) >= 2, json.dumps(tasks, default=str)[:4000]
+
+    stored = redis_places(scene.redis) + scene.redis_during_sync
+    assert any(p.where.startswith("Redis key wavecd:") for p in stored), "Redis holds no WaveCD key?"
+    values = needles(*passwords, GitHttpServer.password, scene.webhook_secret, up.token)
+    # Rendered manifests are cached in Redis as Argo CD's repo-server caches them (zlib, keyed by content):
+    # the one place a desired Secret's value is kept outside the cluster by design (DESIGN.md, "What
+    # tasks carry"); it is never shown. Everything else must hold none.
+    cache = f"Redis key {CACHE_PREFIX}"
+    found = leaks([p for p in places + stored if not p.where.startswith(cache)], values)
+    assert not found, "\n".join(found)
+    plain = [p for p in stored if p.where.startswith(cache) and "(zlib-decompressed)" not in p.where]
+    assert not leaks(plain, values), "the render cache stores Secret values in plain text"
+
+
 def test_a_push_reaches_the_cluster_wave_by_wave_and_no_secret_leaves_it(
         stack: tuple[Stack, str, str, str], git_factory: GitFactory, git_http_server: GitHttpServer,
         redis_client: redis.Redis) -> None:
     up, apps_ns, dest_ns, webhook_secret = stack
-    scenario = _scenario(dest_ns)
-    secret_v1, secret_v2 = f"pw1-{secrets.token_hex(12)}", f"pw2-{secrets.token_hex(12)}"
+    password_1, password_2 = f"pw1-{secrets.token_hex(12)}", f"pw2-{secrets.token_hex(12)}"
     kube = up.kube_api()
-    core, apps, custom = client.CoreV1Api(kube), client.AppsV1Api(kube), client.CustomObjectsApi(kube)
-    assert _gone(core.read_namespace, dest_ns), "the destination namespace must not exist before the sync"
-    recorder = ClusterRecorder(kube, dest_ns)
+    recorder = ClusterRecorder(kube, dest_ns)  # from before anything exists in the namespace
     try:
-        repo = git_factory.create("e2e", _app_files(secret_v1), message="first version")
-        url = git_http_server.url_for(repo)
+        repo = git_factory.create("e2e", _app_files(password_1), message="first version")
+        scene = Scene(up, apps_ns, dest_ns, webhook_secret, kube, recorder, repo, git_http_server.url_for(repo),
+                      redis_client, _scenario(dest_ns))
         c1 = repo.head()
-
-        # -- an Argo CD user's setup: a repository Secret and an Application, applied to the cluster ----------
-        core.create_namespaced_secret(apps_ns, _repository_secret(apps_ns, url))
-        custom.create_namespaced_custom_object(GROUP, VERSION, apps_ns, "applications",
-                                               _application(apps_ns, url, dest_ns))
-        app = up.wait_app(APP, f"Synced/Healthy at {c1[:8]}", _synced_at(c1), timeout=120)
-
-        # CreateNamespace, phases and waves in Argo CD's order.
-        assert not _gone(core.read_namespace, dest_ns)
-        expected = scenario["creationOrder"]
-        ours = {ref for group in expected for ref in group}
-        order = [ref for ref in recorder.creation_order() if ref in ours]
-        chunks, at = [], 0
-        for group in expected:
-            chunks.append(sorted(order[at:at + len(group)]))
-            at += len(group)
-        assert chunks == [sorted(g) for g in expected], recorder.summary()
-        # The PreSync hook completed before the first Sync wave was applied.
-        pre_done = recorder.first("MODIFIED", "Job/pre-sync", _job_complete)
-        first_wave = recorder.first("ADDED", expected[2][0])
-        assert pre_done is not None and first_wave is not None, recorder.summary()
-        assert pre_done.version < first_wave.version, recorder.summary()
-
-        # The wave gate: wave 2 and the PostSync hook wait until wave 1's Deployment is available.
-        available = recorder.first("MODIFIED", "Deployment/web", _deployment_available)
-        wave_2, post = recorder.first("ADDED", "ConfigMap/obsolete"), recorder.first("ADDED", "Job/post-sync")
-        assert available is not None and wave_2 is not None and post is not None, recorder.summary()
-        assert available.version < wave_2.version < post.version, recorder.summary()
-
-        # HookSucceeded: each hook succeeded and was then deleted.
-        for ref in scenario["deletedAfterSuccess"]:
-            wait_for(f"{ref} to be deleted after it succeeded", lambda ref=ref: recorder.first("DELETED", ref), 60,
-                     describe=recorder.summary)
-            done = recorder.first("MODIFIED", ref, _job_complete)
-            deleted = recorder.first("DELETED", ref)
-            assert done is not None and deleted is not None and done.version < deleted.version, recorder.summary()
-        assert _gone(client.BatchV1Api(kube).read_namespaced_job, "pre-sync", dest_ns)
-        assert _gone(client.BatchV1Api(kube).read_namespaced_job, "post-sync", dest_ns)
-
-        # The Secret's value is in the cluster (so finding it nowhere else means something).
-        live = core.read_namespaced_secret("db-credentials", dest_ns)
-        assert base64.b64decode(live.data["password"]).decode() == secret_v1
-
-        got = up.cli("app", "get", APP)
-        assert got.code == 0, got
-        assert "Synced" in got.stdout and "Healthy" in got.stdout and "db-credentials" in got.stdout, got
-        assert up.cli("app", "get", APP, "-o", "json").code == 0
-        synced_diff = up.cli("app", "diff", APP)
-        assert synced_diff.code == scenario["diffExitCodes"]["synced"], synced_diff
-
-        # -- self-heal: `kubectl scale deployment web --replicas=5` patches the scale subresource -------------
-        scaled = apps.patch_namespaced_deployment_scale("web", dest_ns, {"spec": {"replicas": 5}})
-        assert scaled.spec.replicas == 5
-        wait_for("self-heal to bring web back to 2 replicas",
-                 lambda: apps.read_namespaced_deployment("web", dest_ns).spec.replicas == 2, 90,
-                 describe=lambda: _status(up.app(APP)))
-        up.wait_app(APP, "Synced/Healthy after self-heal",
-                    lambda a: _synced_at(c1)(a) and len(_history(a)) == 2)
-
-        # -- a commit that removes a resource, announced by a signed GitHub webhook: prune --------------------
-        c2 = repo.commit({"app/40-obsolete.yaml": None}, "drop the obsolete ConfigMap")
-        refused = up.github_push("not-the-secret", url, c1, c2, modified=[], removed=["app/40-obsolete.yaml"])
-        assert refused.status_code == 403 and refused.json()["status"] == "refused", refused.text
-        hook = up.github_push(webhook_secret, url, c1, c2, modified=[], removed=["app/40-obsolete.yaml"])
-        assert hook.status_code == 202, hook.text
-        assert hook.json()["status"] == "accepted" and hook.json()["apps"] == [APP], hook.text
-        up.wait_app(APP, f"Synced/Healthy at {c2[:8]}", _synced_at(c2))
-        assert _gone(core.read_namespaced_config_map, "obsolete", dest_ns)
-        assert recorder.first("DELETED", "ConfigMap/obsolete") is not None, recorder.summary()
-        assert not _gone(core.read_namespaced_config_map, "settings", dest_ns)
-
-        # -- manual sync: `argocd app set e2e --sync-policy none`, then a push the user syncs by hand -----------
-        custom.patch_namespaced_custom_object(GROUP, VERSION, apps_ns, "applications", APP,
-                                              {"spec": {"syncPolicy": {"automated": None}}})
-        up.wait_app(APP, "its sync policy to be manual",
-                    lambda a: not ((a.get("spec") or {}).get("syncPolicy") or {}).get("automated"))
-        c3 = repo.commit(_app_files(secret_v2, mode="second", obsolete=False), "rotate the password")
-        hook = up.github_push(webhook_secret, url, c2, c3,
-                              modified=["app/10-settings.yaml", "app/20-secret.yaml"])
-        assert hook.status_code == 202 and hook.json()["apps"] == [APP], hook.text
-        up.wait_app(APP, f"OutOfSync at {c3[:8]}", lambda a: (_status(a).get("sync") or {}) == {
-            **(_status(a).get("sync") or {}), "status": "OutOfSync", "revision": c3})
-        out_of_sync = up.cli("app", "diff", APP)
-        assert out_of_sync.code == scenario["diffExitCodes"]["outOfSync"], out_of_sync
-        assert "ConfigMap" in out_of_sync.stdout and "second" in out_of_sync.stdout, out_of_sync
-        sections = _diff_sections(out_of_sync.stdout)
-        secret_diff = sections.get(f"Secret {dest_ns}/db-credentials", "")
-        assert "password" in secret_diff and MASK in secret_diff, out_of_sync  # which key changed, not its value
-
-        # While the sync runs its tasks sit in Redis (queued, or reserved in kombu's unacked hash): scan it.
-        during: dict[tuple[str, str], Place] = {}
-        with ThreadPoolExecutor(1) as pool:
-            running = pool.submit(up.cli, "app", "sync", APP, "--timeout", "120")
-            while not running.done():
-                for place in redis_places(redis_client):
-                    during.setdefault((place.where, place.text), place)
-                wait([running], timeout=0.2)
-            synced = running.result()
-        assert any(p.where.endswith("(Celery message body)") for p in during.values()), \
-            "no Celery message was seen in Redis during the sync: the scan cannot have read task arguments"
-        assert synced.code == scenario["syncExitCode"], synced
-        assert "Succeeded" in synced.stdout, synced
-        app = up.wait_app(APP, f"Synced/Healthy at {c3[:8]}", _synced_at(c3))
-        assert up.cli("app", "diff", APP).code == scenario["diffExitCodes"]["synced"]
-        unknown = up.cli("app", "diff", "no-such-app")
-        assert unknown.code == scenario["diffExitCodes"]["error"] and "no-such-app" in unknown.stderr, unknown
-        assert "Traceback" not in unknown.stderr, unknown
-        live = core.read_namespaced_secret("db-credentials", dest_ns)
-        assert base64.b64decode(live.data["password"]).decode() == secret_v2
-
-        # -- history: one entry per successful sync, self-heal included, as in Argo CD ------------------------
-        revisions = [h["revision"] for h in _history(app)]
-        assert revisions == [c1, c1, c2, c3], revisions
-        history = up.api("GET", f"{API_PREFIX}/applications/{APP}/history")
-        assert history.status_code == 200
-        assert [h["revision"] for h in sorted(history.json()["items"], key=lambda h: int(h["id"]))] == revisions
-        listed = up.cli("app", "history", APP, "-o", "json")
-        assert listed.code == 0 and [h["revision"] for h in json.loads(listed.stdout)] == revisions, listed
-
-        # -- no Secret value (nor any credential) leaves the cluster -----------------------------------------
-        for path in ("/applications", f"/applications/{APP}", f"/applications/{APP}/diff"):
-            assert up.api("GET", API_PREFIX + path).status_code == 200
-        assert up.cli("app", "list", "-o", "json").code == 0
-        metrics = up.api("GET", "/metrics")
-        assert metrics.status_code == 200 and "argocd_app_info" in metrics.text
-        application = custom.get_namespaced_custom_object(GROUP, VERSION, apps_ns, "applications", APP)
-        places = [Place(where, text) for where, text in up.shown]
-        places += [Place("wavecd up's output", up.text()), Place("the Application resource", json.dumps(application))]
-        places += log_places(up.home)
-        places += flower_places(up.flower_url)
-        assert any("wavecd.wave_apply" in p.text for p in places if p.where.startswith("Flower")), "no tasks seen"
-        # The webhooks, not only the poll, reached the workers: beat's fetches carry `due`, a webhook's `urgent`.
-        tasks = up.flower_tasks()
-        pushed = [t for t in tasks.values() if t.get("name") == "wavecd.fetch" and "urgent" in str(t.get("kwargs"))
-                  and APP in str(t.get("kwargs")) and t.get("state") == "SUCCESS"]
-        assert len(pushed) >= 2, json.dumps(tasks, default=str)[:4000]
-        # The status is written back to the Application resource, so `kubectl get application` shows it.
-        written = application.get("status") or {}
-        assert (written.get("sync") or {}).get("status") == "Synced", written
-        assert (written.get("sync") or {}).get("revision") == c3, written
-        assert (written.get("health") or {}).get("status") == "Healthy", written
-        stored = redis_places(redis_client) + list(during.values())
-        assert any(p.where.startswith("Redis key wavecd:") for p in stored), "Redis holds no WaveCD key?"
-        values = needles(secret_v1, secret_v2, GitHttpServer.password, webhook_secret, up.token)
-        # Rendered manifests are cached in Redis as Argo CD's repo-server caches them (zlib, keyed by content):
-        # the one place a desired Secret's value is kept outside the cluster by design (DESIGN.md, "What
-        # tasks carry"); it is never shown. Everything else must hold none.
-        found = leaks([p for p in places + stored if not p.where.startswith(f"Redis key {CACHE_PREFIX}")], values)
-        assert not found, "\n".join(found)
-        assert not leaks([p for p in stored if p.where.startswith(f"Redis key {CACHE_PREFIX}")
-                          and "(zlib-decompressed)" not in p.where], values), "the render cache stores plain text"
+        _first_sync(scene, c1, password_1)
+        _self_heal(scene, c1)
+        c2 = _prune_on_push(scene, c1)
+        c3 = _manual_sync(scene, c2, password_2)
+        _history(scene, [c1, c1, c2, c3])
+        _nothing_leaks(scene, c3, [password_1, password_2])
     finally:
         recorder.stop()
         kube.close()
