@@ -21,6 +21,7 @@ from typing import Any
 
 from sandbox import apply as ssa
 from sandbox import scale
+from sandbox.crd_validation import custom_resource_causes
 from sandbox.decoding import DecodeError, check_types
 from sandbox.defaults import Allocator, apply_defaults, validate
 from sandbox.errors import ApiError, already_exists, bad_request, conflict, invalid, not_found, qualified
@@ -220,6 +221,13 @@ class Store:
         else:
             meta.pop("namespace", None)
 
+    @staticmethod
+    def _validate_custom(rt: ResourceType, obj: dict[str, Any]) -> None:
+        if rt.custom:
+            causes = custom_resource_causes(obj, rt.schema)
+            if causes:
+                raise invalid(rt.kind, rt.group, str(_meta(obj).get("name") or ""), causes)
+
     def _drop_unknown_fields(self, rt: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> None:
         """Prune undeclared fields as kube-apiserver's decoder (or CRD structural pruning) does."""
         body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
@@ -279,6 +287,7 @@ class Store:
                 raise invalid(rt.kind, rt.group, "", [("metadata.name", "FieldValueRequired",
                                                         "Required value: name or generateName is required")])
             validate(rt, obj)
+            self._validate_custom(rt, obj)
             okey = (namespace if rt.namespaced else "", meta["name"])
             if okey in self._bucket(rt):
                 raise already_exists(rt.plural, rt.group, meta["name"])
@@ -333,6 +342,7 @@ class Store:
                                "the object has been modified; please apply your changes to the latest version "
                                "and try again")
             new = self._prepare_update(rt, old, new, opts)
+            self._validate_custom(rt, new)
             if not managed:
                 ssa.record_update(old, new, self.node(rt), opts.manager, rt.api_version, opts.subresource,
                                   rt.status)
