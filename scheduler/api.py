@@ -70,7 +70,7 @@ from scheduler.api_models import (
 from scheduler.request_body import BodyLimitMiddleware, InvalidBody, read_document
 from scheduler.webhook import WEBHOOK_PATH
 from shared.app_actions import ActionError, AppActions
-from shared.app_lifecycle import stash_manifest
+from shared.app_lifecycle import stash_manifest, stash_resource_delete
 from shared.app_store import APPS_KEY
 from shared.coalesce import Coalescer
 from shared.errors import ConfigurationError, WaveCDError
@@ -536,6 +536,26 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         key = stash_manifest(svc, obj)
         tasks.app_admin("update", key)
         return {"message": f"application '{name}' spec update requested", "name": name}
+
+    @router.delete("/applications/{name}/resource", response_model=Accepted, status_code=202, dependencies=write)
+    def delete_resource(
+        name: str,
+        kind: Annotated[str, Query(min_length=1, description="the object's kind")],
+        resource_name: Annotated[str, Query(alias="resourceName", min_length=1, description="the object's name")],
+        group: Annotated[str, Query(description="API group ('' for the core group)")] = "",
+        namespace: Annotated[str, Query(description="namespace ('' for a cluster-scoped object)")] = "",
+        orphan: Annotated[bool, Query(description="leave the object's dependents in place")] = False,
+    ) -> dict[str, Any]:
+        """Delete one object the application manages (Argo CD's DeleteResource)."""
+        load(name)
+        wanted = {"group": group, "kind": kind, "namespace": namespace, "name": resource_name}
+        entry = next((r for r in svc.store.status(name).get("resources") or []
+                      if {k: str(r.get(k) or "") for k in wanted} == wanted), None)
+        if entry is None:
+            raise ApiError(404, f"application '{name}' has no resource {group}/{kind} {namespace}/{resource_name}")
+        tasks.app_admin("delete-resource", stash_resource_delete(svc, name, entry, orphan))
+        return {"message": f"delete of {group}/{kind} {namespace}/{resource_name} of application '{name}' "
+                           "requested", "name": name}
 
     api.include_router(router)
     from scheduler.project_api import create_project_router  # projects, clusters, repositories

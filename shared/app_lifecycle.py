@@ -126,6 +126,37 @@ def update_app(svc: Services, stash_key: str) -> str:
     return app.name
 
 
+def stash_resource_delete(svc: Services, app: str, entry: dict[str, Any], orphan: bool) -> str:
+    """Keep a delete-resource request (`wavecd app delete-resource`) in Redis for a worker."""
+    return stash_manifest(svc, {"app": app, "orphan": orphan,
+                                **{k: str(entry.get(k) or "") for k in ("group", "version", "kind", "namespace",
+                                                                         "name")}})
+
+
+def delete_resource(svc: Services, stash_key: str) -> tuple[str, str]:
+    """Delete one live object of an app (Argo CD's DeleteResource), never one another app tracks.
+
+    Returns the app's name and what was done."""
+    raw = svc.redis.getdel(stash_key)
+    if raw is None:
+        raise WaveCDError("the resource to delete expired before a worker took it")
+    req = json.loads(raw)
+    doc = svc.store.get_app(req["app"])
+    if doc is None:
+        raise WaveCDError(f"application '{req['app']}' no longer exists")
+    app = Application.parse(doc)
+    key = ResourceKey(req["group"], req["kind"], req["namespace"], req["name"])
+    api_version = f"{req['group']}/{req['version']}" if req["group"] else req["version"]
+    cluster = svc.clusters.for_destination(app.spec.destination)
+    live = cluster.get(key, api_version=api_version, fresh=True)
+    if live is None:
+        return app.name, f"{key} already gone"
+    if tracking_app_of(live) not in (app.name, None):
+        raise WaveCDError(f"{key} is tracked by application '{tracking_app_of(live)}', not '{app.name}'")
+    cluster.delete(api_version, key, propagation="Orphan" if req["orphan"] else "Foreground")
+    return app.name, f"deleted {key}"
+
+
 def delete_app(svc: Services, name: str, cascade: bool) -> str:
     settings = svc.settings
     control = svc.clusters.default()

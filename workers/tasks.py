@@ -13,7 +13,7 @@ from typing import Any
 
 from shared.app_index import TICK_HEARTBEAT_KEY
 from shared.app_index import tick as run_tick
-from shared.app_lifecycle import create_app, delete_app, finalize_app, update_app
+from shared.app_lifecycle import create_app, delete_app, delete_resource, finalize_app, update_app
 from shared.app_lock import LockToken
 from shared.errors import WaveCDError
 from shared.reconcile import StepCall, refresh_app
@@ -180,6 +180,10 @@ def app_admin(self: WaveTask, action: str, app: str, cascade: bool = False) -> s
         updated = update_app(svc, app)
         request_refresh(updated)
         return f"updated {updated}"
+    if action == "delete-resource":  # `app` is a stash key naming the app and the object
+        owner, done = delete_resource(svc, app)
+        request_refresh(owner)
+        return done
     if action == "delete":
         return f"deleted {delete_app(svc, app, cascade)}"
     if action == "finalize":

@@ -913,3 +913,20 @@ def merge_patch(target: Any, patch: Any) -> Any:  # noqa: ANN401 - JSON values
         else:
             result[key] = merge_patch(result.get(key), value)
     return result
+
+
+@cli.command("delete-resource")
+def delete_resource_cmd(
+    name: str,
+    kind: Annotated[str, typer.Option("--kind", help="Kind of the resource.")],
+    resource_name: Annotated[str, typer.Option("--resource-name", help="Name of the resource.")],
+    group: Annotated[str, typer.Option("--group", help="API group ('' for the core group).")] = "",
+    namespace: Annotated[str, typer.Option("--namespace", help="Namespace of the resource.")] = "",
+    orphan: Annotated[bool, typer.Option("--orphan", help="Leave the resource's dependents in place.")] = False,
+    server: Server = None, auth_token: Token = None,
+) -> None:
+    """Delete one resource of an application (as `argocd app delete-resource`); a worker deletes it."""
+    with _api(server, auth_token) as client:
+        client.delete_resource(name, group=group, kind=kind, namespace=namespace, resource_name=resource_name,
+                               orphan=orphan)
+    typer.echo(f"delete of {group}/{kind} {namespace}/{resource_name} of application '{name}' requested")

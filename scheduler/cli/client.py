@@ -162,6 +162,12 @@ class ApiClient:
     def update_spec(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
         return dict(self._call("PUT", f"/api/v1/applications/{quote(name, safe='')}/spec", json=spec))
 
+    def delete_resource(self, name: str, *, group: str, kind: str, namespace: str, resource_name: str,
+                        orphan: bool) -> dict[str, Any]:
+        return dict(self._call("DELETE", f"/api/v1/applications/{quote(name, safe='')}/resource",
+                               params={"group": group, "kind": kind, "namespace": namespace,
+                                       "resourceName": resource_name, "orphan": "true" if orphan else "false"}))
+
     def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
         return dict(self._call("POST", "/api/v1/applications", json=manifest))
 

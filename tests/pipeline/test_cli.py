@@ -269,3 +269,36 @@ def test_app_set_unset_patch_and_upsert_change_the_application(harness: Harness,
     assert bad.stderr.startswith("error: the JSON patch does not apply") and "Traceback" not in bad.stderr
     invalid = wavecd("app", "patch", name, "--type", "merge", "--patch", '{"spec": {"source": null}}', code=1)
     assert invalid.stderr.startswith("error: ") and "Traceback" not in invalid.stderr
+
+
+def test_app_delete_resource_deletes_one_object_of_the_app(harness: Harness, git_factory, celery_workers, ticking,
+                                                           served):
+    from kubernetes.client import ApiException
+
+    repo = git_factory.create("cli-delres", {"app/all.yaml": manifests(cm("keep", 0), cm("drop", 0))})
+    celery_workers.start(1, concurrency=2, env=harness.worker_env())
+    wavecd = Wavecd(served)
+    name = "cli-delres"
+    wavecd("app", "create", name, "--repo", repo.url, "--path", "app", "--dest-server",
+           "https://kubernetes.default.svc", "--dest-namespace", harness.dest_namespace)
+    wavecd("app", "sync", name, "--timeout", "90")
+    namespace = harness.dest_namespace
+
+    missing = wavecd("app", "delete-resource", name, "--kind", "ConfigMap", "--resource-name", "nope",
+                     "--namespace", namespace, code=1)
+    assert missing.stderr.strip() == (f"error: application '{name}' has no resource /ConfigMap "
+                                      f"{namespace}/nope")
+    out = wavecd("app", "delete-resource", name, "--kind", "ConfigMap", "--resource-name", "drop",
+                 "--namespace", namespace).stdout
+    assert out.strip() == f"delete of /ConfigMap {namespace}/drop of application '{name}' requested"
+
+    def gone() -> bool:
+        try:
+            harness.core.read_namespaced_config_map("drop", namespace)
+            return False
+        except ApiException as exc:
+            return exc.status == 404
+
+    harness.wait("the ConfigMap deleted", gone)
+    assert harness.core.read_namespaced_config_map("keep", namespace).data == {"k": "v"}
+    harness.wait("the app OutOfSync", lambda: harness.status(name).get("sync", {}).get("status") == "OutOfSync")

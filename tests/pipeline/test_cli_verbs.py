@@ -25,6 +25,7 @@ from shared.app_store import AppStore
 from shared.reconcile import diff_key
 from shared.services import Services
 from shared.settings import Settings
+from tests.api.conftest import queued_tasks
 from tests.api.serving import serve
 
 pytestmark = pytest.mark.integration
@@ -126,7 +127,13 @@ def test_app_create_refuses_a_different_spec_for_an_existing_app(served: str, re
     args = ["app", "create", "a", "--repo", "https://git.example.com/a.git", "--path", "b", "--dest-server",
             "https://kubernetes.default.svc", "--dest-namespace", "a"]
     assert "existing application 'a' spec is different, use the --upsert flag" in wavecd(served, *args, code=1).stderr
-    assert "cannot update an application's spec yet" in wavecd(served, *args, "--upsert", code=1).stderr
+    # With --upsert the new spec goes to the workers (none run here: the CLI says so after its timeout).
+    late = wavecd(served, *args, "--upsert", "--timeout", "1", code=1)
+    assert "new spec of application 'a' was accepted but not applied within 1s (are workers running?)" \
+        in late.stderr, late.stderr
+    (task,) = queued_tasks(redis_client, "apply")
+    assert task[0] == "wavecd.app_admin" and task[1][0] == "update"
+    assert json.loads(redis_client.get(task[1][1]))["spec"]["source"]["path"] == "b"
 
 
 def test_app_resources_lists_what_the_app_manages(served: str, redis_client: redis.Redis):

@@ -45,6 +45,9 @@ def test_the_app_is_found_in_keyword_arguments_and_in_a_shortened_repr():
     assert "app=shop op=op-8" in _line(LOG_RECEIVED, keywords)
     admin = {"id": "t4", "name": "wavecd.app_admin", "args": "['delete', 'shop', True]", "kwargs": "{}"}
     assert celery_task_fields(_record(admin))["app"] == "shop"
+    stashed = {"id": "t8", "name": "wavecd.app_admin", "args": "['create', 'wavecd:stash:0a1b2c', False]",
+               "kwargs": "{}"}
+    assert "app" not in celery_task_fields(_record(stashed))  # a stash key is not an app's name
     shortened = {"id": "t5", "name": "wavecd.wave_apply", "args": "['shop', 'op-9', 2, 'own…", "kwargs": "{}"}
     assert "app=shop" in _line(LOG_RECEIVED, shortened)
 
