@@ -225,6 +225,13 @@ def _first_sync(scene: Scene, c1: str, password: str) -> None:
     assert available is not None and wave_2 is not None and post is not None, recorder.summary()
     assert available.version < wave_2.version < post.version, recorder.summary()
 
+    # Every applied object carries Argo CD's tracking annotation.
+    for ref, tracking_id in scene.scenario["trackingIds"].items():
+        added = recorder.first("ADDED", ref)
+        assert added is not None, recorder.summary()
+        found = (added.object["metadata"].get("annotations") or {}).get("argocd.argoproj.io/tracking-id")
+        assert found == tracking_id, (ref, found)
+
     # HookSucceeded: each hook succeeded and was then deleted.
     for ref in scene.scenario["deletedAfterSuccess"]:
         wait_for(f"{ref} to be deleted after it succeeded", lambda ref=ref: recorder.first("DELETED", ref), 60,
