@@ -401,6 +401,7 @@ class AppView:
     message: str = ""
     reconciled_at: str = ""
     resources: list[dict[str, str]] = field(default_factory=list)
+    since: str = ""  # this run's start (ISO, UTC): a status reconciled before it is from an earlier run
 
     @classmethod
     def read(cls, store: Any, name: str) -> AppView:  # noqa: ANN401 - shared.app_store.AppStore
@@ -449,11 +450,17 @@ class AppView:
                 and (revision is None or self.revision == revision)
                 and (since is None or self.reconciled_at >= since))
 
+    @property
+    def stale(self) -> bool:
+        """The status is from before this run and not yet confirmed by a reconcile of this one."""
+        return bool(self.since and self.reconciled_at) and self.reconciled_at < self.since
+
     def summary(self) -> str:
         op = f", operation {self.phase}" if self.phase else ""
         step = f" at {self.step}" if self.step and self.phase == "Running" else ""
         rev = f" revision {self.revision[:8]}" if self.revision else ""
-        return f"{self.name}: {self.sync}/{self.health}{rev}{op}{step}"
+        old = " (as last seen before this start; reconciling)" if self.stale else ""
+        return f"{self.name}: {self.sync}/{self.health}{rev}{op}{step}{old}"
 
     def table(self) -> Table:
         table = Table(title=self.summary(), title_justify="left", expand=False)
@@ -937,6 +944,8 @@ class Up:
                             kicked = True
                         names = [demo_watch.app] if demo_watch is not None else sorted(store.app_names())
                         views = [AppView.read(store, name) for name in names]
+                        for view in views:
+                            view.since = self.since
                     except (redis.RedisError, OperationalError) as exc:
                         if not redis_down:
                             progress.say(f"Redis is not answering: {exc}", "red")

@@ -226,6 +226,14 @@ def test_progress_view_shows_waves_results_and_the_current_step(redis_client: re
     fresh = AppView.read(store, "shop")
     assert fresh.synced_healthy("0123456789abcdef", since="2029-12-31T23:59:59Z")
     assert not fresh.synced_healthy("0123456789abcdef", since="2030-01-01T00:00:01Z")
+    # Shown with a start after its last reconcile, the status says it is not this run's yet.
+    fresh.since = "2030-01-01T00:00:01Z"
+    assert fresh.summary() == ("shop: Synced/Healthy revision 01234567, operation Succeeded (as last seen before "
+                               "this start; reconciling)")
+    fresh.since = "2029-12-31T23:59:59Z"
+    assert fresh.summary() == "shop: Synced/Healthy revision 01234567, operation Succeeded"
+    done.since = "2030-01-01T00:00:01Z"
+    assert not done.stale  # never reconciled: nothing old to flag
 
 
 def test_the_cli_offers_up_serve_and_sandbox():
