@@ -163,28 +163,50 @@ def undeclared_fields(value: Any, node: Node, path: str = "") -> list[str]:
     return found
 
 
+class DecodedObject(dict):  # type: ignore[type-arg]
+    """A JSON object as decoded from a request, remembering the keys it held more than once."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def decode_pairs(pairs: list[tuple[str, Any]]) -> DecodedObject:
+    """`json.loads(object_pairs_hook=...)`: the last value of a repeated key wins, as in Go's decoder."""
+    obj = DecodedObject()
+    repeated = []
+    for key, value in pairs:
+        if key in obj and key not in repeated:
+            repeated.append(key)
+        obj[key] = value
+    obj.duplicates = tuple(repeated)
+    return obj
+
+
 def prune_undeclared(value: Any, node: Node, path: str = "") -> list[str]:
-    """Remove, in place, the fields the schema does not declare; return their paths in document order.
+    """Remove, in place, the fields the schema does not declare; return the problems in document order.
 
     This is what kube-apiserver's decoder does with unknown fields of built-in kinds and what structural
-    pruning does for custom resources (unless `x-kubernetes-preserve-unknown-fields`). Paths read as the
-    API server prints them: `spec.template.spec.containers[0].bogus`.
+    pruning does for custom resources (unless `x-kubernetes-preserve-unknown-fields`). Problems read as
+    the API server prints them: `unknown field "spec.template.spec.containers[0].bogus"`, and `duplicate
+    field "data.a"` for a key a request body repeated.
     """
     raw = node.raw
-    if raw is None or raw.get("x-kubernetes-preserve-unknown-fields") or raw.get("x-kubernetes-int-or-string"):
-        return []
     found: list[str] = []
+    if isinstance(value, dict):
+        for key in getattr(value, "duplicates", ()):
+            found.append(f'duplicate field "{path}.{key}"' if path else f'duplicate field "{key}"')
+    if raw is None or raw.get("x-kubernetes-preserve-unknown-fields") or raw.get("x-kubernetes-int-or-string"):
+        return found
     if isinstance(value, dict):
         props = raw.get("properties")
         extra = raw.get("additionalProperties")
         if props is None and extra is None:
-            return []
+            return found
         for key in list(value):
             where = f"{path}.{key}" if path else key
             if (props is not None and key in props) or isinstance(extra, dict):
                 found += prune_undeclared(value[key], node.child(key), where)
             elif extra is not True:
-                found.append(where)
+                found.append(f'unknown field "{where}"')
                 del value[key]
     elif isinstance(value, list) and raw.get("items") is not None:
         for index, item in enumerate(value):

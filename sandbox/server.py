@@ -27,6 +27,7 @@ from sandbox import discovery, watch
 from sandbox.collector import Collector
 from sandbox.errors import ApiError, bad_request
 from sandbox.resources import ResourceType
+from sandbox.schema import decode_pairs
 from sandbox.selectors import labels_match, parse_field_selector, parse_label_selector
 from sandbox.store import FieldValidation, Store, WriteOptions
 from sandbox.watch import WatchOptions
@@ -215,7 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
         content_type = (self.headers.get("Content-Type") or _JSON).split(";")[0].strip().lower()
         try:
             if content_type in (_JSON, "*/*", ""):
-                return json.loads(raw or b"null")
+                return json.loads(raw or b"null", object_pairs_hook=decode_pairs)
             if content_type in ("application/yaml", "application/x-yaml", "text/yaml"):
                 return yaml.safe_load(raw)
         except (ValueError, yaml.YAMLError) as exc:

@@ -27,7 +27,7 @@ from sandbox.defaults import Allocator, apply_defaults, validate
 from sandbox.errors import ApiError, already_exists, bad_request, conflict, invalid, not_found, qualified
 from sandbox.patching import json_patch, merge_patch, strategic_merge_patch
 from sandbox.resources import Registry, ResourceType, ScalePaths
-from sandbox.schema import Node, prune_undeclared, root_node, undeclared_fields
+from sandbox.schema import DecodedObject, Node, prune_undeclared, root_node, undeclared_fields
 
 Key = tuple[str, str]  # (group, plural)
 ObjKey = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped
@@ -228,24 +228,26 @@ class Store:
             if causes:
                 raise invalid(rt.kind, rt.group, str(_meta(obj).get("name") or ""), causes)
 
-    def _drop_unknown_fields(self, rt: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> None:
-        """Prune undeclared fields as kube-apiserver's decoder (or CRD structural pruning) does."""
-        body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
-        unknown = prune_undeclared(body, self.node(rt))
-        if not unknown:
-            return
+    def _drop_unknown_fields(self, rt: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> dict[str, Any]:
+        """Prune undeclared fields as kube-apiserver's decoder (or CRD structural pruning) does; returns the
+        object as plain dicts (the decoder's record of repeated keys has served its purpose)."""
+        body = DecodedObject((k, v) for k, v in obj.items() if k not in ("apiVersion", "kind"))
+        body.duplicates = getattr(obj, "duplicates", ())
+        found = prune_undeclared(body, self.node(rt))
+        obj = _plain({k: v for k, v in obj.items() if k in ("apiVersion", "kind") or k in body})
+        if not found:
+            return obj
         if rt.custom:  # structural pruning reports sorted paths; the built-in decoder, document order
-            unknown.sort()
-        problems = ", ".join(f'unknown field "{path}"' for path in unknown)
+            found.sort(key=lambda problem: problem.split('"', 1)[1])
+        problems = ", ".join(found)
         if opts.field_validation is FieldValidation.STRICT:
             if opts.patch:
                 raise _patch_invalid(f"strict decoding error: {problems}")
             raise bad_request(f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: strict '
                               f"decoding error: {problems}")
         if opts.field_validation is FieldValidation.WARN:
-            opts.warnings += [f'unknown field "{path}"' for path in unknown]
-        for key in [k for k in obj if k not in ("apiVersion", "kind") and k not in body]:
-            del obj[key]
+            opts.warnings += found
+        return obj
 
     @staticmethod
     def _spec_view(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
@@ -275,7 +277,7 @@ class Store:
         with self.lock:
             obj = self._check_type(rt, body)
             if not managed_by_apply:
-                self._drop_unknown_fields(rt, obj, opts)
+                obj = self._drop_unknown_fields(rt, obj, opts)
             self._set_namespace(rt, namespace, obj)
             meta = _meta(obj)
             self._check_namespace(rt, namespace, creating=True, name=str(meta.get("name") or ""))
@@ -329,7 +331,7 @@ class Store:
                 raise not_found(rt.plural, rt.group, name)
             new = self._check_type(rt, body, patch=opts.patch)
             if not managed:
-                self._drop_unknown_fields(rt, new, opts)
+                new = self._drop_unknown_fields(rt, new, opts)
             self._set_namespace(rt, namespace, new)
             meta = _meta(new)
             if meta.get("name") and meta["name"] != name:
@@ -757,6 +759,14 @@ def _patch_invalid(problem: str) -> ApiError:
 CRD_CLEANUP = "customresourcecleanup.apiextensions.k8s.io"
 # Kinds whose default propagation policy is Orphan (kept by Kubernetes for backward compatibility).
 _ORPHAN_BY_DEFAULT: frozenset[Key] = frozenset({("", "replicationcontrollers"), ("batch", "jobs")})
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _is_namespace(rt: ResourceType) -> bool:

@@ -48,6 +48,21 @@ def request(api: client.ApiClient, method: str, path: str, body: Any = None, *, 
     return status, _decode(data), warnings
 
 
+def send_bytes(api: client.ApiClient, method: str, path: str, data: bytes, *, content_type: str = "application/json",
+               query: dict[str, str] | None = None) -> tuple[int, Any, list[str]]:
+    """A body sent exactly as given (the client would re-encode it): (status, decoded body, warnings)."""
+    url = api.configuration.host + path
+    if query:
+        url += "?" + "&".join(f"{k}={v}" for k, v in query.items())
+    headers = {"Accept": "application/json", "Content-Type": content_type}
+    token = (api.configuration.api_key or {}).get("authorization")
+    if token:
+        headers["Authorization"] = token
+    response = api.rest_client.pool_manager.request(method, url, body=data, headers=headers)
+    warnings = [json.loads(text) for value in response.headers.getlist("Warning") for text in _WARNING.findall(value)]
+    return response.status, _decode(response.data), warnings
+
+
 def call(api: client.ApiClient, method: str, path: str, body: Any = None, *, content_type: str | None = None,
          query: dict[str, str] | None = None) -> tuple[int, Any]:
     """A raw request through the official client's transport; returns (status, decoded JSON or text)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubernetes import client
 
-from tests.sandbox.helpers import call, request, wait_for
+from tests.sandbox.helpers import call, request, send_bytes, wait_for
 
 _CM_UNKNOWN = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fv", "bogusMeta": 1},
                "data": {"a": "b"}, "bogus": {"x": 1}}
@@ -107,3 +107,20 @@ def test_custom_resources_are_pruned_to_their_schema(kube_api, kube_namespace, g
     assert warnings == expected
     assert made["spec"] == {"size": 1, "free": {"any": 1}, "items": [{"n": "a"}]}
     assert "top" not in made and "bogusMeta" not in made["metadata"]
+
+
+def test_duplicate_fields_warn_or_refuse_in_document_order(kube_api, kube_namespace):
+    raw = ('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup","labels":{"x":"1","x":"2"}},'
+           '"bogus":1,"data":{"a":"1","a":"2"},"zz":1}')
+    expected = ['duplicate field "metadata.labels.x"', 'unknown field "bogus"', 'duplicate field "data.a"',
+                'unknown field "zz"']
+    status, body, _ = send_bytes(kube_api, "POST", _cms(kube_namespace), raw.encode(),
+                                 query={"fieldValidation": "Strict"})
+    assert status == 400 and body["message"] == (
+        'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: ' + ", ".join(expected))
+    status, made, warnings = send_bytes(kube_api, "POST", _cms(kube_namespace), raw.encode())
+    assert status == 201 and warnings == expected
+    assert made["metadata"]["labels"] == {"x": "2"} and made["data"] == {"a": "2"}  # the last value wins
+    status, _, warnings = request(kube_api, "PATCH", f"{_cms(kube_namespace)}/dup", [
+        {"op": "add", "path": "/data/b", "value": "3"}], content_type="application/json-patch+json")
+    assert status == 200 and warnings == []  # the stored object keeps no trace of the request's repeats
