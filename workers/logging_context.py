@@ -28,7 +28,7 @@ _FIELDS = ("app", "operation", "revision", "step", "repo")
 # app (which would read its configuration). tests/metrics checks this table against the real signatures.
 TASK_PARAMS: dict[str, tuple[str, ...]] = {
     "wavecd.tick": (),
-    "wavecd.fetch": ("repo", "due"),
+    "wavecd.fetch": ("repo", "due", "urgent"),
     "wavecd.diff": ("app",),
     "wavecd.wave_apply": ("app", "operation", "step", "token", "seq"),
     "wavecd.health_check": ("app", "operation", "step", "token", "seq"),
