@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from enum import StrEnum
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import redis
 from celery import Celery
@@ -71,6 +71,8 @@ from scheduler.request_body import BodyLimitMiddleware, InvalidBody, read_docume
 from scheduler.webhook import WEBHOOK_PATH
 from shared.app_actions import ActionError, AppActions
 from shared.app_lifecycle import stash_manifest, stash_resource_delete
+from shared.app_manifests import TTL_SECONDS as MANIFESTS_TTL
+from shared.app_manifests import ManifestsRequest, read_manifests, request_manifests
 from shared.app_store import APPS_KEY
 from shared.coalesce import Coalescer
 from shared.errors import ConfigurationError, WaveCDError
@@ -556,6 +558,30 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         tasks.app_admin("delete-resource", stash_resource_delete(svc, name, entry, orphan))
         return {"message": f"delete of {group}/{kind} {namespace}/{resource_name} of application '{name}' "
                            "requested", "name": name}
+
+    @router.post("/applications/{name}/manifests", response_model=Accepted, status_code=202, dependencies=read)
+    def request_app_manifests(
+        name: str,
+        source: Annotated[Literal["git", "live"], Query(description="git: the target manifests; live: the "
+                                                                    "cluster's objects")] = "git",
+        revision: Annotated[str | None, Query(min_length=1, max_length=255,
+                                              description="with source=git: this revision")] = None,
+    ) -> dict[str, Any]:
+        """Ask a worker for the app's manifests; read them at `.../manifests/{id}` (Secret values masked)."""
+        load(name)
+        request_id = request_manifests(svc, name, source, revision)
+        tasks.app_admin("manifests", request_id)
+        return {"message": f"{source} manifests of application '{name}' requested", "name": name,
+                "request": {"id": request_id}}
+
+    @router.get("/applications/{name}/manifests/{request_id}", response_model=ManifestsRequest,
+                dependencies=read)
+    def get_app_manifests(name: str, request_id: str) -> ManifestsRequest:
+        record = read_manifests(svc, request_id) if re.fullmatch(r"[0-9a-f]{16}", request_id) else None
+        if record is None or record.app != name:
+            raise ApiError(404, f"no manifests request {request_id} for application '{name}' (they expire after "
+                                f"{MANIFESTS_TTL}s)")
+        return record
 
     api.include_router(router)
     from scheduler.project_api import create_project_router  # projects, clusters, repositories

@@ -15,6 +15,7 @@ from shared.app_index import TICK_HEARTBEAT_KEY
 from shared.app_index import tick as run_tick
 from shared.app_lifecycle import create_app, delete_app, delete_resource, finalize_app, update_app
 from shared.app_lock import LockToken
+from shared.app_manifests import produce_manifests
 from shared.errors import WaveCDError
 from shared.reconcile import StepCall, refresh_app
 from shared.source_watch import claim_fetch, fetch_and_detect, release_fetch
@@ -180,6 +181,8 @@ def app_admin(self: WaveTask, action: str, app: str, cascade: bool = False) -> s
         updated = update_app(svc, app)
         request_refresh(updated)
         return f"updated {updated}"
+    if action == "manifests":  # `app` is the id of a manifests request (shared.app_manifests)
+        return produce_manifests(svc, app)
     if action == "delete-resource":  # `app` is a stash key naming the app and the object
         owner, done = delete_resource(svc, app)
         request_refresh(owner)

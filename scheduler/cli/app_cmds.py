@@ -930,3 +930,31 @@ def delete_resource_cmd(
         client.delete_resource(name, group=group, kind=kind, namespace=namespace, resource_name=resource_name,
                                orphan=orphan)
     typer.echo(f"delete of {group}/{kind} {namespace}/{resource_name} of application '{name}' requested")
+
+
+@cli.command("manifests")
+def manifests_app(
+    name: str,
+    source: Annotated[str, typer.Option("--source", help="git (the target manifests) or live.")] = "git",
+    revision: Annotated[str | None, typer.Option("--revision", help="With --source git: this revision.")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for a worker's answer.")] = 60,
+    server: Server = None, auth_token: Token = None,
+) -> None:
+    """Print an application's manifests, from git or live (as `argocd app manifests`; Secrets masked)."""
+    if source not in ("git", "live"):
+        _fail(f"--source {source!r}: use git or live")
+    if revision and source != "git":
+        _fail("--revision goes with --source git")
+    with _api(server, auth_token) as client:
+        request_id = client.request_manifests(name, source, revision)
+        expired = _deadline(timeout)
+        while (answer := client.manifests(name, request_id))["state"] == "pending":
+            if expired():
+                _fail(f"no worker answered within {timeout:.0f}s (are workers running?)")
+            time.sleep(POLL_SECONDS)
+    if answer["state"] == "failed":
+        _fail(f"cannot show the {source} manifests of application '{name}': {answer['error']}")
+    for index, manifest in enumerate(answer["manifests"]):
+        if index:
+            typer.echo("---")
+        typer.echo(yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False).rstrip())

@@ -168,6 +168,15 @@ class ApiClient:
                                params={"group": group, "kind": kind, "namespace": namespace,
                                        "resourceName": resource_name, "orphan": "true" if orphan else "false"}))
 
+    def request_manifests(self, name: str, source: str, revision: str | None) -> str:
+        params = {"source": source, **({"revision": revision} if revision else {})}
+        answer = self._call("POST", f"/api/v1/applications/{quote(name, safe='')}/manifests", params=params)
+        return str(answer["request"]["id"])
+
+    def manifests(self, name: str, request_id: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/api/v1/applications/{quote(name, safe='')}/manifests/"
+                                      f"{quote(request_id, safe='')}"))
+
     def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
         return dict(self._call("POST", "/api/v1/applications", json=manifest))
 

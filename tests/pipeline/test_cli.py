@@ -302,3 +302,34 @@ def test_app_delete_resource_deletes_one_object_of_the_app(harness: Harness, git
     harness.wait("the ConfigMap deleted", gone)
     assert harness.core.read_namespaced_config_map("keep", namespace).data == {"k": "v"}
     harness.wait("the app OutOfSync", lambda: harness.status(name).get("sync", {}).get("status") == "OutOfSync")
+
+
+def test_app_manifests_from_git_and_live_with_secrets_masked(harness: Harness, git_factory, celery_workers,
+                                                             ticking, served):
+    repo = git_factory.create("cli-manifests", {"app/all.yaml": manifests(cm("conf", 0), secret(SECRET_VALUE))})
+    celery_workers.start(1, concurrency=2, env=harness.worker_env())
+    wavecd = Wavecd(served)
+    name = "cli-manifests"
+    wavecd("app", "create", name, "--repo", repo.url, "--path", "app", "--dest-server",
+           "https://kubernetes.default.svc", "--dest-namespace", harness.dest_namespace)
+    encoded = base64.b64encode(SECRET_VALUE.encode()).decode()
+
+    target = list(yaml.safe_load_all(wavecd("app", "manifests", name).stdout))
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in target) == [("ConfigMap", "conf"), ("Secret", "creds")]
+    assert all(d["metadata"]["namespace"] == harness.dest_namespace for d in target)  # as the sync applies them
+    assert all(d["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"].startswith(f"{name}:")
+               for d in target)
+
+    assert wavecd("app", "manifests", name, "--source", "live").stdout.strip() == ""  # nothing deployed yet
+    wavecd("app", "sync", name, "--timeout", "90")
+    live_text = wavecd("app", "manifests", name, "--source", "live").stdout
+    live = list(yaml.safe_load_all(live_text))
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in live) == [("ConfigMap", "conf"), ("Secret", "creds")]
+    assert all(d["metadata"].get("resourceVersion") and "managedFields" not in d["metadata"] for d in live)
+
+    shown = wavecd("app", "manifests", name).stdout + live_text
+    assert SECRET_VALUE not in shown and encoded not in shown  # masked in both
+
+    bad = wavecd("app", "manifests", name, "--revision", "no-such-branch", code=1)
+    assert bad.stderr.startswith(f"error: cannot show the git manifests of application '{name}': "), bad.stderr
+    assert "--source git" in wavecd("app", "manifests", name, "--source", "live", "--revision", "x", code=1).stderr
