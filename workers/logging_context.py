@@ -49,7 +49,7 @@ def task_context(task: str, args: Sequence[Any], kwargs: dict[str, Any],
         yield
 
 
-STASH_PREFIX = "wavecd:stash:"  # shared.app_lifecycle.stash_manifest's keys
+APP_NAMED_ACTIONS = ("delete", "finalize")  # app_admin actions whose `app` argument is the app's name
 _FIRST_STRING = re.compile(r"""^[\[(]\s*'([^'\\]*)'""")
 
 
@@ -80,8 +80,8 @@ def celery_task_fields(record: logging.LogRecord) -> dict[str, str]:
         first = _FIRST_STRING.match(data["args"])  # a shortened repr: its first element is still whole
         if first:
             bound.setdefault("app", first.group(1))
-    if str(bound.get("app", "")).startswith(STASH_PREFIX):
-        bound.pop("app")  # app_admin's create/update/delete-resource carry a stash key, not the app's name
+    if task == "wavecd.app_admin" and bound.get("action") not in APP_NAMED_ACTIONS:
+        bound.pop("app", None)  # its other actions carry a stash key or a request id, not the app's name
     values = {"task": task}
     for name in _FIELDS:
         if bound.get(name) is not None:

@@ -48,6 +48,8 @@ def test_the_app_is_found_in_keyword_arguments_and_in_a_shortened_repr():
     stashed = {"id": "t8", "name": "wavecd.app_admin", "args": "['create', 'wavecd:stash:0a1b2c', False]",
                "kwargs": "{}"}
     assert "app" not in celery_task_fields(_record(stashed))  # a stash key is not an app's name
+    request = {"id": "t9", "name": "wavecd.app_admin", "args": "['manifests', '0a1b2c3d4e5f6a7b']", "kwargs": "{}"}
+    assert "app" not in celery_task_fields(_record(request))  # nor a manifests request's id
     shortened = {"id": "t5", "name": "wavecd.wave_apply", "args": "['shop', 'op-9', 2, 'own…", "kwargs": "{}"}
     assert "app=shop" in _line(LOG_RECEIVED, shortened)
 
