@@ -4,10 +4,11 @@
 in CI) or, without one, at the emulator it starts itself. A git repository is served over smart HTTP
 behind basic auth; its credentials reach WaveCD as an Argo CD repository Secret, and the app as an
 Application resource, both applied to the apps namespace as an Argo CD user applies them. Commits are
-announced with signed GitHub push webhooks. Along the way the test checks, against Argo CD's documented
-behaviour (testdata/scenario.yaml): CreateNamespace, wave order, PreSync/PostSync hooks deleted on
-success, self-heal of a `kubectl scale`, prune, history, `wavecd app diff`/`sync` exit codes, and that
-no Secret value (nor the git password, the webhook secret or the API token) leaves the cluster.
+pushed from a checkout with `git push` and announced with signed GitHub push webhooks. Along the way the
+test checks, against Argo CD's documented behaviour (testdata/scenario.yaml): CreateNamespace, wave
+order and gates, PreSync/PostSync hooks deleted on success, the tracking annotation, self-heal of a
+`kubectl scale`, prune, history, `wavecd app diff`/`sync` exit codes, and that no Secret value (nor the
+git password, the webhook secret or the API token) leaves the cluster.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from kubernetes import client
 from shared.masking import FIRST_MASK as MASK
 from shared.render import CACHE_PREFIX
 from tests.e2e.leaks import Place, flower_places, leaks, log_places, needles, redis_places
+from tests.e2e.pushing import Checkout
 from tests.e2e.recorder import ClusterRecorder, Event
 from tests.e2e.stack import API_PREFIX, Stack, wait_for
-from tests.fixtures.git import GitFactory, GitHttpServer, GitRepoHandle
+from tests.fixtures.git import GitFactory, GitHttpServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -172,7 +174,7 @@ class Scene:
     webhook_secret: str
     kube: client.ApiClient
     recorder: ClusterRecorder
-    repo: GitRepoHandle
+    checkout: Checkout
     url: str
     redis: redis.Redis
     scenario: dict[str, Any]
@@ -264,7 +266,7 @@ def _self_heal(scene: Scene, c1: str) -> None:
 def _prune_on_push(scene: Scene, c1: str) -> str:
     """A commit that removes a resource, announced by a signed GitHub webhook: automated sync prunes it."""
     up = scene.up
-    c2 = scene.repo.commit({"app/40-obsolete.yaml": None}, "drop the obsolete ConfigMap")
+    c2 = scene.checkout.push({"app/40-obsolete.yaml": None}, "Drop the obsolete ConfigMap")
     refused = up.github_push("not-the-secret", scene.url, c1, c2, modified=[], removed=["app/40-obsolete.yaml"])
     assert refused.status_code == 403 and refused.json()["status"] == "refused", refused.text
     hook = up.github_push(scene.webhook_secret, scene.url, c1, c2, modified=[], removed=["app/40-obsolete.yaml"])
@@ -285,7 +287,7 @@ def _manual_sync(scene: Scene, c2: str, password: str) -> str:
                                                 {"spec": {"syncPolicy": {"automated": None}}})
     up.wait_app(APP, "its sync policy to be manual",
                 lambda a: not ((a.get("spec") or {}).get("syncPolicy") or {}).get("automated"))
-    c3 = scene.repo.commit(_app_files(password, mode="second", obsolete=False), "rotate the password")
+    c3 = scene.checkout.push(_app_files(password, mode="second", obsolete=False), "Rotate the password")
     hook = up.github_push(scene.webhook_secret, scene.url, c2, c3,
                           modified=["app/10-settings.yaml", "app/20-secret.yaml"])
     assert hook.status_code == 202 and hook.json()["apps"] == [APP], hook.text
@@ -373,15 +375,17 @@ def _nothing_leaks(scene: Scene, head: str, passwords: list[str]) -> None:
 
 def test_a_push_reaches_the_cluster_wave_by_wave_and_no_secret_leaves_it(
         stack: tuple[Stack, str, str, str], git_factory: GitFactory, git_http_server: GitHttpServer,
-        redis_client: redis.Redis) -> None:
+        redis_client: redis.Redis, tmp_path: Path) -> None:
     up, apps_ns, dest_ns, webhook_secret = stack
     password_1, password_2 = f"pw1-{secrets.token_hex(12)}", f"pw2-{secrets.token_hex(12)}"
     kube = up.kube_api()
     recorder = ClusterRecorder(kube, dest_ns)  # from before anything exists in the namespace
     try:
         repo = git_factory.create("e2e", _app_files(password_1), message="first version")
-        scene = Scene(up, apps_ns, dest_ns, webhook_secret, kube, recorder, repo, git_http_server.url_for(repo),
-                      redis_client, _scenario(dest_ns))
+        url = git_http_server.url_for(repo)
+        checkout = Checkout(git_http_server, repo, url, tmp_path / "checkout")
+        scene = Scene(up, apps_ns, dest_ns, webhook_secret, kube, recorder, checkout, url, redis_client,
+                      _scenario(dest_ns))
         c1 = repo.head()
         _first_sync(scene, c1, password_1)
         _self_heal(scene, c1)
