@@ -879,6 +879,8 @@ class Up:
             # inspections. It starts before beat, so it sees the demo's first sync from its first task.
             for worker in workers:
                 wait_for_line(worker, " ready.", 120, self.stop)
+            if self.stop.is_set():  # stopped while the workers started: start nothing more
+                return
             flower = supervisor.start("flower", _python(
                 "-m", "celery", "-A", "workers.celery_app", "flower", "--address=127.0.0.1",
                 f"--port={opts.flower_port}", "--inspect_timeout=5000"))
