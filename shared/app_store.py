@@ -29,7 +29,16 @@ local op = cjson.decode(raw)
 if op['id'] ~= ARGV[3] or tostring(op['progress']['seq']) ~= ARGV[4] then
   return -1
 end
-redis.call('HSET', KEYS[2], 'operation', ARGV[5], 'fence', ARGV[2])
+-- A terminate that came in since the chain read the operation stays visible: the chain ends it next step.
+local doc = ARGV[5]
+if op['phase'] == 'Terminating' then
+  local needle = '"phase":"Running"'
+  local at = string.find(doc, needle, 1, true)
+  if at then
+    doc = string.sub(doc, 1, at - 1) .. '"phase":"Terminating"' .. string.sub(doc, at + string.len(needle))
+  end
+end
+redis.call('HSET', KEYS[2], 'operation', doc, 'fence', ARGV[2])
 return 1
 """
 

@@ -123,3 +123,18 @@ def test_terminate_marks_a_running_operation_terminating_and_nothing_else(locks,
     store.write(token, "operation", {**op, "phase": "Failed"})
     store.request_terminate("web")
     assert store.operation("web")["phase"] == "Failed"  # a finished operation is left alone
+
+
+def test_a_step_moving_on_keeps_a_terminate_that_came_in_meanwhile(locks, store):
+    token = locks.acquire("web")
+    assert token is not None
+    op = {"id": "op1", "phase": "Running", "progress": {"seq": 3, "steps": []},
+          "syncResult": {"resources": [{"name": "h", "hookPhase": "Running"}]}}
+    store.write(token, "operation", op)
+    read_by_the_chain = store.operation("web")
+    store.request_terminate("web")  # between the chain's read and its compare-and-set
+    moved = {**read_by_the_chain, "progress": {"seq": 4, "steps": []}}
+    assert store.transition(token, moved, expected_seq=3)
+    after = store.operation("web")
+    assert after["phase"] == "Terminating" and after["progress"]["seq"] == 4
+    assert after["syncResult"]["resources"][0]["hookPhase"] == "Running"

@@ -74,7 +74,9 @@ def test_self_heal_reverts_a_manual_change(harness: Harness, git_factory, celery
     harness.wait("drift reverted",
                  lambda: harness.core.read_namespaced_config_map("settings", ns).data == {"mode": "git"},
                  timeout=60, tick=False, describe=lambda: harness.status("heal"))
-    assert len(harness.store.operation_log("heal")) >= 4  # two operations: start/end each
+    # Two operations, start and end each: the revert is seen before the second one logs its end.
+    harness.wait("the self-heal operation's end logged", lambda: len(harness.store.operation_log("heal")) >= 4,
+                 timeout=30, tick=False, describe=lambda: harness.store.operation_log("heal"))
 
 
 def test_hooks_run_in_their_phases_and_deletion_policies_apply(harness: Harness, git_factory, celery_workers):
