@@ -193,6 +193,40 @@ class Stack:
         wait_for(f"{name}: {what}", ok, timeout, describe=lambda: {k: seen.get(k) for k in ("spec", "status")})
         return seen
 
+    def api_get_everything(self, names: dict[str, str]) -> list[str]:
+        """GET every path the OpenAPI document lists whose parameters `names` can fill (`/api/v1/<collection>`
+        -> the name to use); each answer is recorded. Returns the paths read (the others need other input)."""
+        spec = self.api("GET", "/openapi.json")
+        assert spec.status_code == 200, spec.text
+        read: list[str] = []
+        for template, operations in sorted(spec.json()["paths"].items()):
+            if "get" not in operations:
+                continue
+            collection = "/".join(template.split("/")[:4])
+            path = template.replace("{name}", names[collection]) if collection in names else template
+            if "{" in path:
+                continue
+            response = self.api("GET", path)
+            assert response.status_code == 200, f"GET {path}: {response.status_code} {response.text[:500]}"
+            read.append(path)
+        return read
+
+    # -- the dashboard ------------------------------------------------------------------------------------
+
+    def dashboard(self, *paths: str) -> dict[str, str]:
+        """Sign in to the web UI with the API token, as its login form does, and read `paths` (HTML)."""
+        with httpx.Client(base_url=self.api_url, timeout=30) as browser:
+            signed_in = browser.post("/login", data={"token": self.token, "next": "/applications"},
+                                     headers={"Origin": self.api_url})
+            assert signed_in.status_code == 303, signed_in.text[:500]
+            pages: dict[str, str] = {}
+            for path in paths:
+                page = browser.get(path)
+                assert page.status_code == 200, f"GET {path}: {page.status_code}"
+                self.shown.append((f"UI {path}", page.text))
+                pages[path] = page.text
+        return pages
+
     # -- the CLI ----------------------------------------------------------------------------------------
 
     def cli(self, *args: str, timeout: float = 180.0) -> CliResult:

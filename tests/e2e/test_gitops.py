@@ -300,6 +300,9 @@ def _manual_sync(scene: Scene, c2: str, password: str) -> str:
     assert "second" in sections.get(f"ConfigMap {scene.dest_ns}/settings", ""), out_of_sync
     secret_diff = sections.get(f"Secret {scene.dest_ns}/db-credentials", "")
     assert "password" in secret_diff and MASK in secret_diff, out_of_sync  # which key changed, not its value
+    # The web UI shows the same masked diff (read here, while there is one; checked for values at the end).
+    ui = up.dashboard("/applications", f"/applications/{APP}", f"/ui/fragments/applications/{APP}")
+    assert "db-credentials" in ui[f"/applications/{APP}"] and MASK in ui[f"/applications/{APP}"]
 
     # While the sync runs its tasks sit in Redis (queued, or reserved in kombu's unacked hash): scan it.
     during: dict[tuple[str, str], Place] = {}
@@ -334,12 +337,21 @@ def _history(scene: Scene, revisions: list[str]) -> None:
     assert listed.code == 0 and [h["revision"] for h in json.loads(listed.stdout)] == revisions, listed
 
 
-def _nothing_leaks(scene: Scene, head: str, passwords: list[str]) -> None:
+def _nothing_leaks(scene: Scene, first: str, head: str, passwords: list[str]) -> None:
     """No Secret value, nor the git password, the webhook secret or the API token, anywhere outside."""
     up = scene.up
-    for path in ("/applications", f"/applications/{APP}", f"/applications/{APP}/diff"):
-        assert up.api("GET", API_PREFIX + path).status_code == 200
+    read = up.api_get_everything({f"{API_PREFIX}/applications": APP, f"{API_PREFIX}/projects": "default"})
+    for path in ("", f"/{APP}", f"/{APP}/diff", f"/{APP}/history"):
+        assert f"{API_PREFIX}/applications{path}" in read, read
     assert up.cli("app", "list", "-o", "json").code == 0
+    # `argocd app manifests`: git (now and at the first commit, with the first password) and live, masked.
+    for args in (("--source", "git"), ("--source", "git", "--revision", first), ("--source", "live")):
+        shown = up.cli("app", "manifests", APP, *args)
+        assert shown.code == 0, shown
+        secret = [doc for doc in yaml.safe_load_all(shown.stdout) if doc and doc.get("kind") == "Secret"]
+        assert len(secret) == 1 and secret[0]["metadata"]["name"] == "db-credentials", shown
+        masked = {**(secret[0].get("data") or {}), **(secret[0].get("stringData") or {})}
+        assert masked.get("password", "").startswith(MASK), (args, sorted(masked))
     metrics = up.api("GET", "/metrics")
     assert metrics.status_code == 200 and "argocd_app_info" in metrics.text
     application = scene.custom.get_namespaced_custom_object(GROUP, VERSION, scene.apps_ns, "applications", APP)
@@ -392,7 +404,7 @@ def test_a_push_reaches_the_cluster_wave_by_wave_and_no_secret_leaves_it(
         c2 = _prune_on_push(scene, c1)
         c3 = _manual_sync(scene, c2, password_2)
         _history(scene, [c1, c1, c2, c3])
-        _nothing_leaks(scene, c3, [password_1, password_2])
+        _nothing_leaks(scene, c1, c3, [password_1, password_2])
     finally:
         recorder.stop()
         kube.close()
