@@ -316,7 +316,7 @@ def _manual_sync(scene: Scene, c2: str, password: str) -> str:
     scene.redis_during_sync = list(during.values())
     assert any(p.where.endswith("(Celery message body)") for p in scene.redis_during_sync), \
         "no Celery message was seen in Redis during the sync: the scan cannot have read task arguments"
-    assert synced.code == scene.scenario["syncExitCode"], synced
+    assert synced.code == scene.scenario["syncExitCodes"]["succeeded"], synced
     assert "Succeeded" in synced.stdout, synced
     up.wait_app(APP, f"Synced/Healthy at {c3[:8]}", _synced_at(c3))
     assert up.cli("app", "diff", APP).code == exits["synced"]
@@ -325,6 +325,33 @@ def _manual_sync(scene: Scene, c2: str, password: str) -> str:
     assert "Traceback" not in unknown.stderr, unknown
     assert scene.secret_value() == password
     return c3
+
+
+def _failed_hook(scene: Scene, c3: str, password: str) -> str:
+    """A pushed commit whose PreSync hook fails: `app sync` exits 1, the operation Failed, nothing of the
+    Sync phase applied, the failed hook kept (HookSucceeded deletes only a hook that succeeded)."""
+    up, failing = scene.up, scene.scenario["failedHook"]
+    files = _app_files(password, mode="third", obsolete=False)
+    files["app/00-pre-sync.yaml"] = str(files["app/00-pre-sync.yaml"]).replace(
+        'command: ["sh", "-c", "echo migrating"]', 'command: ["false"]')
+    c4 = scene.checkout.push({"app/00-pre-sync.yaml": files["app/00-pre-sync.yaml"],
+                              "app/10-settings.yaml": files["app/10-settings.yaml"]}, "A migration that fails")
+    hook = up.github_push(scene.webhook_secret, scene.url, c3, c4,
+                          modified=["app/00-pre-sync.yaml", "app/10-settings.yaml"])
+    assert hook.status_code == 202 and hook.json()["apps"] == [APP], hook.text
+    up.wait_app(APP, f"OutOfSync at {c4[:8]}", lambda a: (_status(a).get("sync") or {}) == {
+        **(_status(a).get("sync") or {}), "status": "OutOfSync", "revision": c4})
+    failed = up.cli("app", "sync", APP, "--timeout", "120")
+    assert failed.code == scene.scenario["syncExitCodes"]["failed"], failed
+    assert failing["phase"] in failed.stdout + failed.stderr and "Traceback" not in failed.stderr, failed
+    op = _status(up.app(APP)).get("operationState") or {}
+    assert op.get("phase") == failing["phase"] and (op.get("syncResult") or {}).get("revision") == c4, op
+    settings = scene.core.read_namespaced_config_map("settings", scene.dest_ns)
+    assert settings.data == {"mode": "second"}, settings.data  # wave -1 of c4 was never applied
+    job = client.BatchV1Api(scene.kube).read_namespaced_job(failing["job"], scene.dest_ns)
+    conditions = {c.type: c.status for c in job.status.conditions or []}
+    assert conditions.get("Failed") == "True", conditions
+    return c4
 
 
 def _history(scene: Scene, revisions: list[str]) -> None:
@@ -355,11 +382,13 @@ def _nothing_leaks(scene: Scene, first: str, head: str, passwords: list[str]) ->
     metrics = up.api("GET", "/metrics")
     assert metrics.status_code == 200 and "argocd_app_info" in metrics.text
     application = scene.custom.get_namespaced_custom_object(GROUP, VERSION, scene.apps_ns, "applications", APP)
-    # The status is written back to the Application resource, so `kubectl get application` shows it.
-    written = application.get("status") or {}
-    assert (written.get("sync") or {}).get("status") == "Synced", written
+    # The status is written back to the Application resource, so `kubectl get application` shows what the
+    # API shows: out of sync with the head commit, whose sync failed.
+    written, served = application.get("status") or {}, _status(up.app(APP))
+    assert (written.get("sync") or {}).get("status") == "OutOfSync", written
     assert (written.get("sync") or {}).get("revision") == head, written
-    assert (written.get("health") or {}).get("status") == "Healthy", written
+    assert (written.get("health") or {}).get("status") == (served.get("health") or {}).get("status"), written
+    assert (written.get("operationState") or {}).get("phase") == "Failed", written
 
     places = [Place(where, text) for where, text in up.shown]
     places += [Place("wavecd up's output", up.text()), Place("the Application resource", json.dumps(application))]
@@ -403,8 +432,9 @@ def test_a_push_reaches_the_cluster_wave_by_wave_and_no_secret_leaves_it(
         _self_heal(scene, c1)
         c2 = _prune_on_push(scene, c1)
         c3 = _manual_sync(scene, c2, password_2)
-        _history(scene, [c1, c1, c2, c3])
-        _nothing_leaks(scene, c1, c3, [password_1, password_2])
+        c4 = _failed_hook(scene, c3, password_2)
+        _history(scene, [c1, c1, c2, c3])  # a failed sync adds no entry
+        _nothing_leaks(scene, c1, c4, [password_1, password_2])
     finally:
         recorder.stop()
         kube.close()
