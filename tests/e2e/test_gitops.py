@@ -7,8 +7,9 @@ Application resource, both applied to the apps namespace as an Argo CD user appl
 pushed from a checkout with `git push` and announced with signed GitHub push webhooks. Along the way the
 test checks, against Argo CD's documented behaviour (testdata/scenario.yaml): CreateNamespace, wave
 order and gates, PreSync/PostSync hooks deleted on success, the tracking annotation, self-heal of a
-`kubectl scale`, prune, history, `wavecd app diff`/`sync` exit codes, and that no Secret value (nor the
-git password, the webhook secret or the API token) leaves the cluster.
+`kubectl scale`, prune, a manual sync, a failing PreSync hook, history, `wavecd app diff`/`sync` exit
+codes, and that no Secret value (nor the git password, the webhook secret or the API token) leaves the
+cluster.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import os
 import re
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +87,8 @@ def _status(app: dict[str, Any]) -> dict[str, Any]:
     return app.get("status") or {}
 
 
-def _synced_at(revision: str) -> Any:  # noqa: ANN401 - a predicate on the API's Application
+def _synced_at(revision: str) -> Callable[[dict[str, Any]], bool]:
+    """Synced and Healthy at `revision` by a finished, successful operation, with no sync pending."""
     def check(app: dict[str, Any]) -> bool:
         status = _status(app)
         op = status.get("operationState") or {}
@@ -150,7 +152,7 @@ def stack(tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> Iterator
         yield running, apps_ns, dest_ns, webhook_secret
     finally:
         code = running.stop()
-        if running.sandbox is False:
+        if not running.sandbox:  # the emulator goes with `up`; a real cluster keeps what we made
             api = running.kube_api()
             for name in (dest_ns, apps_ns):
                 try:
