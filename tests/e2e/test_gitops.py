@@ -394,7 +394,11 @@ def _nothing_leaks(scene: Scene, first: str, head: str, passwords: list[str]) ->
 
     places = [Place(where, text) for where, text in up.shown]
     places += [Place("wavecd up's output", up.text()), Place("the Application resource", json.dumps(application))]
-    places += log_places(up.home)
+    logs = log_places(up.home)
+    assert {"log logs/worker-1.log", "log logs/api.log", "log logs/beat.log"} <= {p.where for p in logs}, \
+        [p.where for p in logs]
+    assert any("wavecd.wave_apply" in p.text for p in logs), "the worker logs show no sync step"
+    places += logs
     places += flower_places(up.flower_url)
     assert any("wavecd.wave_apply" in p.text for p in places if p.where.startswith("Flower")), "no tasks seen"
     # The webhooks, not only the poll, reached the workers: beat's fetches carry `due`, a webhook's `urgent`.
