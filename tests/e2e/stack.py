@@ -62,6 +62,8 @@ def _interrupt(proc: subprocess.Popen[bytes]) -> int:
 
 @dataclass
 class CliResult:
+    """One `wavecd` command line's exit code and output."""
+
     args: tuple[str, ...]
     code: int
     stdout: str
