@@ -9,15 +9,17 @@ or an `orphan` finalizer being honoured, exactly as on a cluster, only sooner.
 
 from __future__ import annotations
 
+import sys
 import threading
+import traceback
 from typing import Any
 
-from sandbox.errors import ApiError
 from sandbox.store import CRD_CLEANUP, Key, ObjKey, Store, drop_finalizer, now, set_condition
 
 _NS_KEY: Key = ("", "namespaces")
 _CRD_KEY: Key = ("apiextensions.k8s.io", "customresourcedefinitions")
 _NAMESPACE_FINALIZER = "kubernetes"
+_PASSES_PER_WAKE = 100
 
 
 class Collector:
@@ -49,10 +51,11 @@ class Collector:
                 if self._stop.is_set():
                     return
                 try:
-                    while self.run_once():
-                        pass
-                except ApiError:
-                    pass
+                    for _ in range(_PASSES_PER_WAKE):  # then let requests in; the next wake goes on
+                        if not self.run_once():
+                            break
+                except Exception as exc:  # noqa: BLE001 - an emulator bug must not stop every later deletion
+                    traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
                 self._seen = store.resource_version
 
     # ----- one pass ------------------------------------------------------------------------------

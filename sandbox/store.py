@@ -602,8 +602,10 @@ class Store:
         """Delete a stored object with a propagation policy (None: the kind's default); (object, gone_now)."""
         with self.lock:
             old = self._objects[key][okey]
-            rt = self._type_for_key(key, str(old.get("apiVersion", "")))
-            assert rt is not None
+            rt = self._type_for_key(key, str(old.get("apiVersion", ""))) or ResourceType(
+                # a custom resource whose CRD no longer serves it: still deletable, as in etcd
+                group=key[0], version=str(old.get("apiVersion", "")).rpartition("/")[2], plural=key[1],
+                kind=str(old.get("kind", "")), namespaced=bool(okey[0]), custom=True)
             meta = _meta(old)
             if policy is None and not meta.get("deletionTimestamp"):
                 policy = "Orphan" if key in _ORPHAN_BY_DEFAULT else "Background"
