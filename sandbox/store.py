@@ -1,9 +1,11 @@
-"""The object store: every write, read, delete and garbage collection, under one lock.
+"""The object store: every write, read and delete, under one lock.
 
-This is where Kubernetes' storage semantics live: a global resourceVersion, optimistic concurrency,
-generation, status subresource isolation, managedFields, dry runs, finalizers, owner-reference garbage
-collection, namespace termination and CRD registration. The HTTP layer (`sandbox.server`) only parses
-requests and renders answers.
+This is where kube-apiserver's storage semantics live: a global resourceVersion, optimistic concurrency,
+generation, status/scale/finalize subresources, unknown-field handling (`fieldValidation`), decoding and
+validation errors, managedFields, dry runs, deletion marks and finalizers, and CRD registration. What
+controllers do after a write (garbage collection, namespace and CRD cleanup) is `sandbox.collector`'s,
+through the primitives at the end of this class. The HTTP layer (`sandbox.server`) only parses requests
+and renders answers.
 """
 
 from __future__ import annotations
