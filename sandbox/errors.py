@@ -70,8 +70,8 @@ class ApiError(Exception):
         if self.reason:
             status["reason"] = self.reason
         status["code"] = self.code
-        if details:
-            status["details"] = details
+        if details or self.reason in ("NotFound", "MethodNotAllowed"):
+            status["details"] = details  # kube-apiserver sends `details: {}` with its generic 404 and 405
         return status
 
 

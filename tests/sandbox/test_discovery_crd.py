@@ -55,6 +55,7 @@ def test_unknown_paths_are_404(kube_api):
                  "/apis/apps/v1/namespaces/default/deployments/x/bogus"):
         status, body = call(kube_api, "GET", path)
         assert status == 404 and body["kind"] == "Status" and body["reason"] == "NotFound", path
+        assert body["message"] == "the server could not find the requested resource" and body["details"] == {}
 
 
 def test_dynamic_client_crud(kube_api, kube_namespace):
