@@ -1,10 +1,11 @@
-"""The controllers that finish deletions: garbage collector, namespace controller, CRD finalizer.
+"""The controllers that finish deletions: garbage collector, namespace controller, CRD finalizer, storage protection.
 
 kube-apiserver only marks or removes the object a DELETE names; kube-controller-manager's garbage
-collector and namespace controller, and apiextensions' CRD finalizer, do the rest later, each step a
-separate write that watchers see. This thread does the same after every change of the store, so a
-client sees a Terminating namespace, a `foregroundDeletion` owner waiting for its blocking dependents,
-or an `orphan` finalizer being honoured, exactly as on a cluster, only sooner.
+collector, namespace controller and pvc/pv-protection controllers, and apiextensions' CRD finalizer, do
+the rest later, each step a separate write that watchers see. This thread does the same after every
+change of the store, so a client sees a Terminating namespace, a `foregroundDeletion` owner waiting for
+its blocking dependents, an `orphan` finalizer being honoured or a claim kept while a pod uses it,
+exactly as on a cluster, only sooner.
 """
 
 from __future__ import annotations
@@ -14,10 +15,23 @@ import threading
 import traceback
 from typing import Any
 
-from sandbox.store import CRD_CLEANUP, Key, ObjKey, Store, drop_finalizer, now, set_condition
+from sandbox.store import (
+    CRD_CLEANUP,
+    PV_PROTECTION,
+    PVC_PROTECTION,
+    Key,
+    ObjKey,
+    Store,
+    drop_finalizer,
+    now,
+    set_condition,
+)
 
 _NS_KEY: Key = ("", "namespaces")
 _CRD_KEY: Key = ("apiextensions.k8s.io", "customresourcedefinitions")
+_PVC_KEY: Key = ("", "persistentvolumeclaims")
+_PV_KEY: Key = ("", "persistentvolumes")
+_POD_KEY: Key = ("", "pods")
 _NAMESPACE_FINALIZER = "kubernetes"
 _PASSES_PER_WAKE = 100
 
@@ -83,6 +97,12 @@ class Collector:
                     changed |= self._namespace(okey[1], obj)
                 elif key == _CRD_KEY and CRD_CLEANUP in finalizers:
                     changed |= self._crd(okey, obj)
+                elif key == _PVC_KEY and PVC_PROTECTION in finalizers:
+                    changed |= self._pvc_protection(okey, obj)
+                elif key == _PV_KEY and PV_PROTECTION in finalizers:
+                    if (obj.get("status") or {}).get("phase") != "Bound":
+                        store.replace_stored(key, okey, lambda o: drop_finalizer(o, PV_PROTECTION))
+                        changed = True
         return changed
 
     # ----- garbage collector -----------------------------------------------------------------------
@@ -153,6 +173,25 @@ class Collector:
             store.replace_stored(_NS_KEY, ("", name), _drop_namespace_finalizer)
             changed = True
         return changed
+
+    # ----- storage protection ---------------------------------------------------------------------
+
+    def _pvc_protection(self, okey: ObjKey, pvc: dict[str, Any]) -> bool:
+        """Let a claim go once no pod that has not finished uses it (the pvc-protection controller)."""
+        store = self.store
+        namespace, claim = okey
+        for pod_key in store.keys_of(_POD_KEY):
+            if pod_key[0] != namespace:
+                continue
+            pod = store.stored(_POD_KEY, pod_key) or {}
+            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                continue
+            volumes = (pod.get("spec") or {}).get("volumes") or []
+            if any(isinstance(v, dict) and (v.get("persistentVolumeClaim") or {}).get("claimName") == claim
+                   for v in volumes):
+                return False
+        store.replace_stored(_PVC_KEY, okey, lambda o: drop_finalizer(o, PVC_PROTECTION))
+        return True
 
     # ----- CRD finalizer -------------------------------------------------------------------------
 

@@ -309,6 +309,10 @@ class Store:
                 meta.pop("generation", None)
             if rt.status:
                 obj.pop("status", None)
+            protection = _PROTECTION_FINALIZERS.get(rt.storage_key)
+            if protection and protection not in (meta.get("finalizers") or []):
+                # the StorageObjectInUseProtection admission plugin, on in every cluster by default
+                meta["finalizers"] = [*(meta.get("finalizers") or []), protection]
             apply_defaults(rt, obj, None, self.alloc)
             if rt.kind == "CustomResourceDefinition":
                 self._crd_status(obj)
@@ -761,6 +765,10 @@ def _patch_invalid(problem: str) -> ApiError:
 
 
 CRD_CLEANUP = "customresourcecleanup.apiextensions.k8s.io"
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
+PV_PROTECTION = "kubernetes.io/pv-protection"
+_PROTECTION_FINALIZERS: dict[Key, str] = {("", "persistentvolumeclaims"): PVC_PROTECTION,
+                                          ("", "persistentvolumes"): PV_PROTECTION}
 # Kinds whose default propagation policy is Orphan (kept by Kubernetes for backward compatibility).
 _ORPHAN_BY_DEFAULT: frozenset[Key] = frozenset({("", "replicationcontrollers"), ("batch", "jobs")})
 

@@ -391,3 +391,47 @@ def test_finalizing_a_terminating_namespace_removes_it_and_leaves_its_content(ku
     core.patch_namespaced_config_map("held", name, {"metadata": {"finalizers": None}})
     assert not _exists(core.read_namespaced_config_map, "held", name)
     core.delete_namespace(name)
+
+
+def _deleted_rv(list_call: Callable[..., object], namespace: str, since: str, name: str) -> int:
+    """The resourceVersion of `name`'s DELETED event, replayed by a watch from `since`."""
+    w = watch.Watch()
+    for event in w.stream(list_call, namespace, resource_version=since, timeout_seconds=60):
+        if event["type"] == "DELETED" and event["object"].metadata.name == name:
+            w.stop()
+            return int(event["object"].metadata.resource_version)
+    raise AssertionError(f"no DELETED event for {name}")
+
+
+def test_a_claim_in_use_is_kept_until_its_pod_is_gone(kube_api, kube_namespace):
+    core = client.CoreV1Api(kube_api)
+    since = core.list_namespaced_persistent_volume_claim(kube_namespace).metadata.resource_version
+    claim = core.create_namespaced_persistent_volume_claim(kube_namespace, {
+        "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+    assert claim.metadata.finalizers == ["kubernetes.io/pvc-protection"]
+    core.create_namespaced_pod(kube_namespace, {
+        "metadata": {"name": "user"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}],
+                 "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]}})
+    status, marked = _raw_delete(kube_api, f"/api/v1/namespaces/{kube_namespace}/persistentvolumeclaims/data")
+    assert status == 200 and marked["metadata"]["deletionTimestamp"]
+    assert marked["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
+    core.delete_namespaced_pod("user", kube_namespace, grace_period_seconds=0)
+    wait_for(lambda: not _exists(core.read_namespaced_persistent_volume_claim, "data", kube_namespace))
+    pod_gone = _deleted_rv(core.list_namespaced_pod, kube_namespace, since, "user")
+    claim_gone = _deleted_rv(core.list_namespaced_persistent_volume_claim, kube_namespace, since, "data")
+    assert claim_gone > pod_gone
+
+
+def test_a_volume_not_bound_is_let_go(kube_api):
+    core = client.CoreV1Api(kube_api)
+    name = f"wcd-t-{uuid.uuid4().hex[:10]}"
+    volume = core.create_persistent_volume({
+        "metadata": {"name": name},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                 "hostPath": {"path": "/tmp/wavecd-test"}}})
+    assert volume.metadata.finalizers == ["kubernetes.io/pv-protection"]
+    status, marked = _raw_delete(kube_api, f"/api/v1/persistentvolumes/{name}")
+    assert status == 200 and marked["metadata"]["finalizers"] == ["kubernetes.io/pv-protection"]
+    assert wait_for(lambda: not _exists(core.read_persistent_volume, name))
