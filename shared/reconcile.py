@@ -327,6 +327,8 @@ def _decide_sync(svc: Services, app: Application, comparison: Comparison, reques
         key = f"wavecd:selfheal:{app.name}"
         state = json.loads(svc.redis.get(key) or b'{"attempts":0,"next":0}')
         if time.time() < state["next"]:
+            # Backing off: compare again when the back-off ends, not at the next reconcile period.
+            svc.store.schedule(app.name, float(state["next"]))
             return None
         s = svc.settings
         delay = min(s.self_heal_backoff_cap, s.self_heal_backoff_base * s.self_heal_backoff_factor

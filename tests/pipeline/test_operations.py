@@ -79,6 +79,20 @@ def test_self_heal_reverts_a_manual_change(harness: Harness, git_factory, celery
                  timeout=30, tick=False, describe=lambda: harness.store.operation_log("heal"))
 
 
+def test_drift_during_the_self_heal_back_off_is_reverted_when_it_ends(harness: Harness, git_factory,
+                                                                    celery_workers):
+    repo = git_factory.create("heal2", {"app/a.yaml": manifests(cm("settings", mode="git"))})
+    celery_workers.start(1, concurrency=2, env=harness.worker_env(WAVECD_SELF_HEAL_BACKOFF_BASE="2"))
+    harness.application("heal2", repo.url, "app", self_heal=True)
+    harness.wait_synced("heal2", revision=repo.head())
+    ns = harness.dest_namespace
+    for attempt in ("first", "second"):  # the second drift comes inside the first self-heal's back-off
+        harness.core.patch_namespaced_config_map("settings", ns, {"data": {"mode": f"manual-{attempt}"}})
+        harness.wait(f"{attempt} drift reverted",
+                     lambda: harness.core.read_namespaced_config_map("settings", ns).data == {"mode": "git"},
+                     timeout=60, describe=lambda: harness.status("heal2"))
+
+
 def test_hooks_run_in_their_phases_and_deletion_policies_apply(harness: Harness, git_factory, celery_workers):
     repo = git_factory.create("hooks", {"app/a.yaml": manifests(
         job_hook("migrate", "PreSync", delete_policy="HookSucceeded"),
