@@ -744,29 +744,6 @@ class ClusterRegistry:
         if old is not None:
             old.close()
 
-    def add_cluster_secrets(self, secrets: Iterable[Mapping[str, Any]]) -> list[str]:
-        """Register every valid cluster Secret; invalid ones are logged (by name) and skipped."""
-        names = []
-        for secret in secrets:
-            try:
-                entry = cluster_entry_from_secret(secret)
-            except ConfigurationError as exc:
-                log.warning("%s", exc)
-                continue
-            self.add(entry)
-            names.append(entry.name)
-        return names
-
-    def load_cluster_secrets(self, namespace: str | None = None) -> list[str]:
-        """Read the cluster Secrets from the default cluster's WaveCD namespace and register them."""
-        cluster = self.default()
-        info = cluster.resource_info("v1", "Secret")
-        ns = namespace or self.settings.app_namespace
-        body = cluster.transport.request("GET", info.path(ns), verb="list", what=f"cluster Secrets in {ns}",
-                                          kind="Secret",
-                                          query=[("labelSelector", f"{CLUSTER_SECRET_LABEL}=cluster")]) or {}
-        return self.add_cluster_secrets(body.get("items") or [])
-
     def _kubeconfig_contexts(self) -> dict[str, ClusterEntry]:
         if self._kubeconfig_entries is None:
             default = self.default_entry()

@@ -10,6 +10,7 @@ import yaml
 
 from shared.cluster import Cluster, ClusterRegistry, _kubeconfig_dict, cluster_entry_from_secret
 from shared.errors import ConfigurationError
+from shared.project.declarative import cluster_entries
 from shared.settings import Settings
 
 CASES = sorted((Path(__file__).parent.parent / "testdata" / "cluster_secrets").glob("*.yaml"))
@@ -59,7 +60,10 @@ def test_registry_skips_invalid_secrets_and_resolves_valid_ones() -> None:
     bad = {"metadata": {"name": "b", "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
            "stringData": {"name": "nope"}}
     registry = ClusterRegistry(Settings(kubeconfig="/nonexistent"))
-    assert registry.add_cluster_secrets([good, bad]) == ["edge"]
+    entries = cluster_entries([good, bad])
+    assert [entry.name for entry, _, _ in entries] == ["edge"]
+    for entry, _, _ in entries:
+        registry.add(entry)
     from shared.models import ApplicationDestination
 
     try:

@@ -105,6 +105,8 @@ def test_bad_kubeconfig_is_a_configuration_error(tmp_path: Path) -> None:
 def test_cluster_secrets_are_read_from_the_cluster(kube_env, kube_api, kube_namespace: str) -> None:
     from kubernetes import client
 
+    from shared.project.declarative import cluster_entries, list_typed_secrets
+
     core = client.CoreV1Api(kube_api)
     labels = {"argocd.argoproj.io/secret-type": "cluster"}
     core.create_namespaced_secret(kube_namespace, {
@@ -116,7 +118,10 @@ def test_cluster_secrets_are_read_from_the_cluster(kube_env, kube_api, kube_name
     reg = ClusterRegistry(Settings(kubeconfig=kube_env.kubeconfig, kube_context=kube_env.context,
                                    app_namespace=kube_namespace))
     try:
-        assert reg.load_cluster_secrets() == ["edge"]
+        entries = cluster_entries(list_typed_secrets(reg.default(), kube_namespace, "cluster"))
+        assert [entry.name for entry, _, _ in entries] == ["edge"]
+        for entry, _, _ in entries:
+            reg.add(entry)
         edge = reg.for_destination(ApplicationDestination(server="https://edge.example.com:6443"))
         assert edge.name == "edge"
         assert edge.api_client.configuration.host == "https://edge.example.com:6443"
