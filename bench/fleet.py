@@ -97,6 +97,23 @@ def rss_mib(pid: int) -> tuple[float, float]:
     return sum(sizes), max(sizes, default=0.0)
 
 
+def ensure_crd(api: client.ApiClient) -> None:
+    """Install the Application CRD unless the cluster has it, and wait until it is served."""
+    crd = yaml.safe_load((ROOT / "k8s/base/crd-application.yaml").read_text())
+    ext = client.ApiextensionsV1Api(api)
+    try:
+        ext.create_custom_resource_definition(crd)
+    except client.ApiException as exc:
+        if exc.status != 409:
+            raise
+
+    def established() -> bool:
+        got = ext.read_custom_resource_definition(crd["metadata"]["name"])
+        return any(c.type == "Established" and c.status == "True" for c in (got.status.conditions or []))
+
+    wait_for(established, 60, "the Application CRD", 0.1)
+
+
 def _ping(r: redis.Redis) -> bool:
     try:
         return bool(r.ping())
@@ -137,7 +154,7 @@ class Fleet:
                                                stdout=subprocess.DEVNULL))
             wait_for(self.kubeconfig.exists, 20, "the sandbox")
         self.api = config.new_client_from_config(config_file=str(self.kubeconfig))
-        self._ensure_crd()
+        ensure_crd(self.api)
         self.app_ns, self.dest_ns = f"bench-apps-{self.run}", f"bench-{self.run}"
         core = client.CoreV1Api(self.api)
         for ns in (self.app_ns, self.dest_ns):
@@ -158,21 +175,6 @@ class Fleet:
                          "source": {"repoURL": self.repo_url, "path": f"apps/app-{i}", "targetRevision": "HEAD"},
                          "destination": {"server": "https://kubernetes.default.svc", "namespace": self.dest_ns},
                          "syncPolicy": {"automated": {"prune": True}} if automated else {}}})
-
-    def _ensure_crd(self) -> None:
-        crd = yaml.safe_load((ROOT / "k8s/base/crd-application.yaml").read_text())
-        ext = client.ApiextensionsV1Api(self.api)
-        try:
-            ext.create_custom_resource_definition(crd)
-        except client.ApiException as exc:
-            if exc.status != 409:
-                raise
-
-        def established() -> bool:
-            got = ext.read_custom_resource_definition(crd["metadata"]["name"])
-            return any(c.type == "Established" and c.status == "True" for c in (got.status.conditions or []))
-
-        wait_for(established, 60, "the Application CRD", 0.1)
 
     @property
     def env(self) -> dict[str, str]:

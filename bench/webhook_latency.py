@@ -49,6 +49,8 @@ from kubernetes import client, config, watch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fleet import ensure_crd  # noqa: E402 - bench/ is on the path when run as `python bench/...`
+
 from shared.app_store import AppStore  # noqa: E402 - after the path setup for `python bench/...`
 from shared.settings import Settings  # noqa: E402
 from workers.celery_app import TASK_ROUTES  # noqa: E402
@@ -71,23 +73,6 @@ def wait_for(what: str, check: Any, timeout: float = 60.0, interval: float = 0.0
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out waiting for {what}")
         time.sleep(interval)
-
-
-def ensure_crd(api: client.ApiClient) -> None:
-    """Install the Application CRD unless the cluster has it, and wait until it is served."""
-    crd = yaml.safe_load((ROOT / "k8s" / "base" / "crd-application.yaml").read_text())
-    ext = client.ApiextensionsV1Api(api)
-    try:
-        ext.create_custom_resource_definition(crd)
-    except client.ApiException as exc:
-        if exc.status != 409:
-            raise
-
-    def established() -> bool:
-        got = ext.read_custom_resource_definition(crd["metadata"]["name"])
-        return any(c.type == "Established" and c.status == "True" for c in (got.status.conditions or []))
-
-    wait_for("the Application CRD", established, 60, 0.1)
 
 
 class Processes:
