@@ -255,7 +255,8 @@ def _apply_group(ctx: _Ctx, record: dict[str, Any], group: list[dict[str, Any]],
     ours = [r for r in results if (r.get("group", ""), r["kind"], r.get("namespace", ""), r["name"]) in order
             and r.get("syncPhase") == record["phase"]]
     ours.sort(key=lambda r: order[(r.get("group", ""), r["kind"], r.get("namespace", ""), r["name"])])
-    positions = [n for n, r in enumerate(results) if any(r is o for o in ours)]
+    mine = {id(result) for result in ours}
+    positions = [n for n, r in enumerate(results) if id(r) in mine]
     for position, result in zip(positions, ours, strict=True):
         results[position] = result
     return [e for e in errors if e]
