@@ -43,6 +43,8 @@ from shared.errors import ConfigurationError, WaveCDError
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = ROOT / "k8s" / "base" / "crd-application.yaml"
+# Installed beside it, so `wavecd proj ...` works on a laptop as on a cluster set up from k8s/.
+PROJECT_CRD_FILE = ROOT / "k8s" / "base" / "crd-appproject.yaml"
 CONFIG_FILE_NAME = "config.yaml"
 LOCK_FILE_NAME = "up.lock"
 LOCK_INFO_NAME = "up.json"
@@ -338,13 +340,18 @@ class ClusterSetup:
             raise ConfigurationError(f"cannot reach the cluster to read CRD {name}: {exc}") from None
 
     def install_crd(self, timeout: float = 30.0) -> None:
-        if not CRD_FILE.is_file():
-            raise ConfigurationError(f"the Application CRD manifest {CRD_FILE} is missing")
-        body = yaml.safe_load(CRD_FILE.read_text(encoding="utf-8"))
+        """The Application and AppProject CRDs, installed when missing and waited for until served."""
+        for path, what in ((CRD_FILE, "Application"), (PROJECT_CRD_FILE, "AppProject")):
+            self._install_one(path, what, timeout)
+
+    def _install_one(self, path: Path, what: str, timeout: float) -> None:
+        if not path.is_file():
+            raise ConfigurationError(f"the {what} CRD manifest {path} is missing")
+        body = yaml.safe_load(path.read_text(encoding="utf-8"))
         name = body["metadata"]["name"]
         ext = self.client.ApiextensionsV1Api(self.api)
         if not self.has_crd(name):
-            self._call(f"install the Application CRD {name} (install {CRD_FILE} as a cluster admin)",
+            self._call(f"install the {what} CRD {name} (install {path} as a cluster admin)",
                        lambda: ext.create_custom_resource_definition(body))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -353,7 +360,7 @@ class ClusterSetup:
             if conditions.get("Established") == "True":
                 return
             time.sleep(0.2)
-        raise ConfigurationError(f"the Application CRD {name} was not established within {timeout:.0f}s")
+        raise ConfigurationError(f"the {what} CRD {name} was not established within {timeout:.0f}s")
 
     def ensure_namespace(self, name: str) -> None:
         core = self.client.CoreV1Api(self.api)

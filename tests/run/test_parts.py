@@ -83,3 +83,21 @@ def test_serve_command_runs_the_api_server(tmp_path: Path, redis_url: str):
         assert listed.status_code == 200
     finally:
         _stop(proc)
+
+
+@pytest.mark.integration
+def test_up_installs_the_application_and_appproject_crds(kube_env) -> None:
+    """`wavecd up` makes `wavecd app ...` and `wavecd proj ...` work on a cluster that had neither CRD."""
+    from kubernetes import client, config
+
+    from scheduler.cli.run import ClusterSetup
+
+    ClusterSetup(kube_env.kubeconfig, kube_env.context).install_crd()
+    api = config.new_client_from_config(config_file=kube_env.kubeconfig, context=kube_env.context)
+    try:
+        ext = client.ApiextensionsV1Api(api)
+        for name in ("applications.argoproj.io", "appprojects.argoproj.io"):
+            crd = ext.read_custom_resource_definition(name)
+            assert {c.type: c.status for c in crd.status.conditions or []}.get("Established") == "True", name
+    finally:
+        api.close()
