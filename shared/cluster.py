@@ -19,6 +19,7 @@ import copy
 import json
 import logging
 import os
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -60,8 +61,10 @@ DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds
 # What the client's kubeconfig loader raises on a broken or incomplete file.
 _CONFIG_ERRORS = (ConfigException, OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError)
 
-# Set by the metrics module: called with (verb, HTTP code; 0 when no answer) after every request.
-on_request: Callable[[str, int], None] | None = None
+# Set by the metrics module: called with (verb, HTTP code; 0 when no answer, kind, namespace; "" when not
+# known or cluster-scoped) after every request.
+on_request: Callable[[str, int, str, str], None] | None = None
+_NAMESPACE_IN_PATH = re.compile(r"/namespaces/([^/]+)/")
 
 
 # -- transport ----------------------------------------------------------------------------------------
@@ -79,13 +82,14 @@ class KubeTransport:
         self._count_lock = threading.Lock()
         self._pid = os.getpid()
 
-    def _count(self, verb: str, code: int) -> None:
+    def _count(self, verb: str, code: int, kind: str = "", path: str = "") -> None:
         with self._count_lock:
             self.counts[(verb, code)] += 1
         hook = on_request
         if hook is not None:
+            found = _NAMESPACE_IN_PATH.search(path)
             try:
-                hook(verb, code)
+                hook(verb, code, kind, found.group(1) if found else "")
             except Exception:  # a metrics failure must never fail a request
                 log.exception("on_request hook failed")
 
@@ -110,10 +114,10 @@ class KubeTransport:
                                                          auth_settings=["BearerToken"])
             return self.api_client.call_api(*serialized, _request_timeout=timeout or self.timeout)
         except ApiException as exc:  # raised below HTTP, e.g. TLS failures, with status 0
-            self._count(verb, int(exc.status or 0))
+            self._count(verb, int(exc.status or 0), kind, path)
             raise translate(exc, verb=verb, what=what, kind=kind, cluster=self.cluster_name) from None
         except (urllib3.exceptions.HTTPError, OSError, ConfigException) as exc:
-            self._count(verb, 0)
+            self._count(verb, 0, kind, path)
             raise transport_error(exc, verb=verb, what=what, cluster=self.cluster_name) from None
 
     def request(self, method: str, path: str, *, verb: str, what: str, kind: str = "",
@@ -125,9 +129,9 @@ class KubeTransport:
         try:
             data = response.read()
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            self._count(verb, 0)
+            self._count(verb, 0, kind, path)
             raise transport_error(exc, verb=verb, what=what, cluster=self.cluster_name) from None
-        self._count(verb, response.status)
+        self._count(verb, response.status, kind, path)
         if 200 <= response.status < 300:
             try:
                 return json.loads(data) if data else {}
@@ -150,7 +154,7 @@ class KubeTransport:
         if continue_token:
             query.append(("continue", continue_token))
         result = self.request("GET", info.path(), verb="list", what=f"{info.plural}.{info.group or 'core'}",
-                              query=query)
+                              kind=info.kind, query=query)
         return result or {}
 
     def open_watch(self, info: ResourceInfo, *, resource_version: str, timeout_seconds: int) -> Any:
@@ -160,9 +164,9 @@ class KubeTransport:
         if resource_version:
             query.append(("resourceVersion", resource_version))
         what = f"{info.plural}.{info.group or 'core'}"
-        response = self._send("GET", info.path(), verb="watch", what=what, query=query,
+        response = self._send("GET", info.path(), verb="watch", what=what, kind=info.kind, query=query,
                               timeout=(self.timeout[0], timeout_seconds + 30))
-        self._count("watch", response.status)
+        self._count("watch", response.status, info.kind)
         if not 200 <= response.status < 300:
             data = response.read()
             text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else str(data or "")

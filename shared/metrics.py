@@ -310,15 +310,15 @@ class MetricsRecorder:
         return labels
 
     # -- WaveCD's events ----------------------------------------------------------------------------------
-    def kube_request(self, verb: str, code: int) -> None:
+    def kube_request(self, verb: str, code: int, kind: str = "", namespace: str = "") -> None:
         """The hook `shared.cluster.on_request` calls after every Kubernetes API request; the app is the one
-        the running task serves (its log context), none for requests outside an app's task."""
+        the running task serves (its log context), none for requests outside an app's task. `kind` and
+        `namespace` are the requested resource's ("" when unknown, or cluster-scoped)."""
         app = log_context.current().get("app", "")
         labels = self.app_labels(app)
-        # resource_kind and resource_namespace stay empty: shared.cluster's hook reports verb and code only.
         self.inc(KUBE_REQUEST_TOTAL, {"namespace": labels.namespace, "name": app, "project": labels.project,
                                       "server": labels.dest_server, "response_code": code, "verb": verb,
-                                      "resource_kind": "", "resource_namespace": ""})
+                                      "resource_kind": kind, "resource_namespace": namespace})
 
     def git_request(self, request_type: str, repo_url: str, seconds: float) -> None:
         """One git request (`ls-remote` or `fetch`) and its duration; the URL is shown without credentials."""

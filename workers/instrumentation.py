@@ -53,8 +53,8 @@ def recorder() -> MetricsRecorder:
         return _recorder
 
 
-def _kube_request(verb: str, code: int) -> None:
-    recorder().kube_request(verb, code)
+def _kube_request(verb: str, code: int, kind: str, namespace: str) -> None:
+    recorder().kube_request(verb, code, kind, namespace)
 
 
 def _git_request(request_type: str, repo_url: str, seconds: float) -> None:

@@ -47,6 +47,8 @@ def test_syncs_kube_requests_and_reconciles_are_counted(harness: Harness, git_fa
                                     project="default", phase="Succeeded") == 1)
     # two applied objects, counted for the app whose task made the requests
     assert total(text, "argocd_app_k8s_request_total", name="metered", verb="patch", response_code="200") >= 2
+    assert total(text, "argocd_app_k8s_request_total", name="metered", verb="patch", resource_kind="ConfigMap",
+                 resource_namespace=harness.dest_namespace) >= 2  # the applied objects' kind and namespace
     assert total(text, "argocd_app_k8s_request_total", name="metered", verb="list") >= 1  # live state
     assert total(text, "argocd_app_reconcile_count", dest_server="https://kubernetes.default.svc") >= 1
     assert total(text, "argocd_app_info", name="metered", project="default",
