@@ -107,15 +107,16 @@ def _try_apply(cluster: Cluster, obj: dict):
         raise
 
 
-def test_on_request_hook_counts_by_verb_and_code(cluster: Cluster, kube_namespace: str,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[tuple[str, int]] = []
-    monkeypatch.setattr(cluster_module, "on_request", lambda verb, code: seen.append((verb, code)))
+def test_on_request_hook_counts_by_verb_code_kind_and_namespace(cluster: Cluster, kube_namespace: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[str, int, str, str]] = []
+    monkeypatch.setattr(cluster_module, "on_request",
+                        lambda verb, code, kind, namespace: seen.append((verb, code, kind, namespace)))
     cluster.get(ResourceKey("", "ConfigMap", kube_namespace, "absent"), fresh=True)
     obj = cluster.prepare(cm("h", kube_namespace, {}), kube_namespace, "g", "annotation")
     cluster.apply(obj)
-    assert ("get", 404) in seen
-    assert ("patch", 200) in seen or ("patch", 201) in seen
+    assert ("get", 404, "ConfigMap", kube_namespace) in seen
+    assert ("patch", 200, "ConfigMap", kube_namespace) in seen or ("patch", 201, "ConfigMap", kube_namespace) in seen
 
 
 def test_unreachable_cluster_is_transient(tmp_path) -> None:
