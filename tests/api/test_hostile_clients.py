@@ -145,8 +145,9 @@ def test_a_big_manifest_does_not_block_other_requests(server: ServerProcess):
         status, head, answer = read_answer(big)
     assert status == 422 and b"kind must be Application" in answer, head
     # With the parse on the event loop (as before), a request sent once the body is in is answered only after
-    # the big one: none would count.
-    assert answered_meanwhile >= 3, answered_meanwhile
+    # the big one: none would count. How many fit in depends on the machine's load, not on the code, so the
+    # test asks for the one that the blocking server can never give (three failed once on a loaded CI run).
+    assert answered_meanwhile >= 1, answered_meanwhile
 
 
 # -- 6. alias bombs -----------------------------------------------------------------------------------------
