@@ -68,4 +68,6 @@ class Services:
         rules = default_lua_rules()
         if self.settings.lua_health_dir:
             rules = rules.merged(LuaHealthRules.from_directory(self.settings.lua_health_dir))
+        if self.settings.argocd_cm:
+            rules = rules.merged(LuaHealthRules.from_argocd_cm_path(self.settings.argocd_cm))
         return rules

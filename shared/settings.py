@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     app_namespace: str = "argocd"
     tracking_method: str = "annotation"  # annotation | label | annotation+label
     lua_health_dir: Path | None = None
+    # Argo CD's argocd-cm (its manifest, or the directory a ConfigMap volume makes): its
+    # resource.customizations.health.* scripts win over the directory's and the shipped ones.
+    argocd_cm: Path | None = None
     # Compare against a server-side apply dry run instead of the normalized comparison (Argo CD's
     # ServerSideDiff; per app with `argocd.argoproj.io/compare-options: ServerSideDiff=true`). It costs one
     # request per resource per reconcile, so it is off by default.

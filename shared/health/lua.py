@@ -458,6 +458,26 @@ class LuaHealthRules:
             scripts[resource_key(group, kind)] = LuaScript(group, kind, f"{source}:{name}", text)
         return cls(list(scripts.values()))
 
+    @classmethod
+    def from_argocd_cm_path(cls, path: str | Path) -> LuaHealthRules:
+        """The health scripts of argocd-cm as a worker finds it: the ConfigMap's manifest (a YAML or JSON file,
+        as `kubectl get configmap argocd-cm -o yaml` prints it), or the directory a Kubernetes ConfigMap volume
+        makes of it (one file per key, the key as the file name)."""
+        root = Path(path)
+        if root.is_dir():
+            data = {entry.name: entry.read_text(encoding="utf-8") for entry in sorted(root.iterdir())
+                    if entry.is_file() and not entry.name.startswith(".")}
+            return cls.from_argocd_cm(data, source=str(root))
+        if not root.is_file():
+            raise HealthRuleError(f"argocd-cm {str(root)!r} is neither a ConfigMap file nor a mounted directory")
+        from shared import safe_yaml  # the loader and limits every user document goes through
+
+        docs = [doc for doc, _ in safe_yaml.load_all(root.read_text(encoding="utf-8", errors="replace"), str(root))
+                if doc is not None]
+        if len(docs) != 1 or not isinstance(docs[0], dict) or docs[0].get("kind") != "ConfigMap":
+            raise HealthRuleError(f"{root}: expected one ConfigMap (argocd-cm)")
+        return cls.from_argocd_cm(docs[0].get("data") or {}, source=str(root))
+
     def merged(self, other: LuaHealthRules) -> LuaHealthRules:
         """These rules overlaid with `other`'s, as Argo CD layers its resource overrides over its built-in
         scripts: any script of `other` that matches (a wildcard too) wins; these answer only the rest."""

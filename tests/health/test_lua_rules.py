@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
 from shared.health import (
     HealthRuleError,
@@ -264,3 +265,40 @@ def test_from_argocd_cm_reads_both_spellings_and_the_per_key_one_wins() -> None:
 def test_from_argocd_cm_refuses_unusable_entries(data: dict, fragment: str) -> None:
     with pytest.raises(HealthRuleError, match=fragment):
         LuaHealthRules.from_argocd_cm(data)
+
+
+# -- argocd-cm as the workers read it (WAVECD_ARGOCD_CM) ---------------------------------------------------------
+
+_ARGOCD_CM_SCRIPT = 'return {status = "Degraded", message = "from argocd-cm"}'
+
+
+@pytest.mark.parametrize("form", ["manifest", "mounted-directory"])
+def test_workers_read_argocd_cm_and_it_wins_over_the_directory(tmp_path: Path, form: str) -> None:
+    from shared.services import Services
+    from shared.settings import Settings
+
+    lua_dir = tmp_path / "lua"
+    _write(lua_dir, "example.com", "Widget", 'return {status = "Healthy", message = "from the directory"}')
+    key = "resource.customizations.health.example.com_*"  # a wildcard key, as Argo CD accepts
+    if form == "manifest":
+        argocd_cm = tmp_path / "argocd-cm.yaml"
+        argocd_cm.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
+                                             "metadata": {"name": "argocd-cm"}, "data": {key: _ARGOCD_CM_SCRIPT}}))
+    else:
+        argocd_cm = tmp_path / "argocd-cm"
+        argocd_cm.mkdir()
+        (argocd_cm / key).write_text(_ARGOCD_CM_SCRIPT)
+        (argocd_cm / "url").write_text("https://argocd.example.com")  # other keys are not scripts
+    services = Services(Settings(lua_health_dir=lua_dir, argocd_cm=argocd_cm))
+    health = assess(WIDGET, services.lua)
+    assert health is not None
+    assert (health.status, health.message) == (HealthStatusCode.DEGRADED, "from argocd-cm")
+
+
+def test_an_argocd_cm_that_is_not_a_configmap_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "argocd-cm.yaml"
+    path.write_text("kind: Secret\ndata: {}\n")
+    with pytest.raises(HealthRuleError, match="expected one ConfigMap"):
+        LuaHealthRules.from_argocd_cm_path(path)
+    with pytest.raises(HealthRuleError, match="neither a ConfigMap file nor a mounted directory"):
+        LuaHealthRules.from_argocd_cm_path(tmp_path / "absent")
