@@ -30,6 +30,7 @@ from sandbox.errors import ApiError, already_exists, bad_request, conflict, inva
 from sandbox.patching import json_patch, merge_patch, strategic_merge_patch
 from sandbox.resources import Registry, ResourceType, ScalePaths
 from sandbox.schema import DecodedObject, Node, prune_undeclared, root_node, undeclared_fields
+from sandbox.validation import immutable_causes
 
 Key = tuple[str, str]  # (group, plural)
 ObjKey = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped
@@ -414,6 +415,8 @@ class Store:
                     f"finalizers {sorted(added)}")])
         validate(rt, new)
         apply_defaults(rt, new, old, self.alloc)
+        if causes := immutable_causes(rt.group, rt.kind, old, new):
+            raise invalid(rt.kind, rt.group, meta.get("name", ""), causes)
         if rt.kind == "CustomResourceDefinition":
             self._crd_status(new)
         if rt.sets_generation and self._spec_view(rt, new) != self._spec_view(rt, old):

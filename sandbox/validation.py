@@ -190,3 +190,20 @@ def spec_causes(group: str, kind: str, obj: dict[str, Any]) -> list[Cause]:
     """The 422 causes for the spec of a workload, Pod or Service (empty for other kinds)."""
     rule = _RULES.get((group, kind))
     return rule(_dict(obj.get("spec"))) if rule else []
+
+
+# Fields an update may not change (the API server's update validation); each gives "field is immutable".
+_IMMUTABLE: dict[tuple[str, str], tuple[str, ...]] = {
+    ("batch", "Job"): ("selector", "template"),
+    ("apps", "Deployment"): ("selector",),
+    ("apps", "ReplicaSet"): ("selector",),
+    ("apps", "DaemonSet"): ("selector",),
+    ("apps", "StatefulSet"): ("selector",),
+}
+
+
+def immutable_causes(group: str, kind: str, old: dict[str, Any], new: dict[str, Any]) -> list[Cause]:
+    """The 422 causes of an update that changes an immutable field (compared once defaults are applied)."""
+    old_spec, new_spec = _dict(old.get("spec")), _dict(new.get("spec"))
+    return [invalid_value(f"spec.{field}", new_spec.get(field), "field is immutable")
+            for field in _IMMUTABLE.get((group, kind), ()) if old_spec.get(field) != new_spec.get(field)]

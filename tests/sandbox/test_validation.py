@@ -30,3 +30,32 @@ def test_invalid_objects_are_refused_with_causes(kube_api, kube_namespace, case)
     assert body["details"]["causes"] == expect["causes"]
     assert body["details"]["name"] == spec["object"]["metadata"]["name"]
     assert body["details"]["kind"] == spec["object"]["kind"]
+
+
+def test_an_update_may_not_change_immutable_fields(kube_api, kube_namespace):
+    """A Job's template and a workload's selector are fixed once created (what Force=true is for)."""
+    from kubernetes import client
+
+    from tests.sandbox.helpers import api_error
+
+    batch = client.BatchV1Api(kube_api)
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "fixed"},
+           "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
+               {"name": "c", "image": "busybox:1.36", "command": ["true"]}]}}}}
+    batch.create_namespaced_job(kube_namespace, job)
+    status, body = api_error(batch.patch_namespaced_job, "fixed", kube_namespace, {"spec": {"template": {"spec": {
+        "containers": [{"name": "c", "image": "busybox:1.36", "command": ["sh", "-c", "exit 0"]}]}}}})
+    assert status == 422 and body["reason"] == "Invalid"
+    assert body["message"].startswith('Job.batch "fixed" is invalid: spec.template: Invalid value: ')
+    assert body["message"].endswith(": field is immutable")
+    assert [c["field"] for c in body["details"]["causes"]] == ["spec.template"]
+    apps = client.AppsV1Api(kube_api)
+    apps.create_namespaced_deployment(kube_namespace, {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "sel"},
+        "spec": {"selector": {"matchLabels": {"app": "a"}},
+                 "template": {"metadata": {"labels": {"app": "a", "v": "1"}},
+                              "spec": {"containers": [{"name": "c", "image": "x"}]}}}})
+    status, body = api_error(apps.patch_namespaced_deployment, "sel", kube_namespace, {"spec": {
+        "selector": {"matchLabels": {"app": "a", "v": "1"}}}})
+    assert status == 422 and "spec.selector" in [c["field"] for c in body["details"]["causes"]]
+    assert "field is immutable" in body["message"]
