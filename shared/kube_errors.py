@@ -23,6 +23,9 @@ MAX_CAUSES = 10
 _SECRET_KINDS = frozenset({"Secret"})
 # "Invalid value: <anything>: <reason>" as kube-apiserver writes a field error; the value may be a secret.
 _INVALID_VALUE = re.compile(r'(Invalid value: )(".*?"|\S+?)(: |$)')
+# A cause whose echoed value is long (a whole Pod template): the value is shortened so the reason after it
+# ("field is immutable") survives the message's length limit.
+_LONG_VALUE = re.compile(r"^(Invalid value: )(.{100,}?)(: [a-zA-Z][^:{}\[\]\"]*)$", re.S)
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 _BEARER = re.compile(r"(?i)(bearer\s+)\S+")
 
@@ -122,6 +125,7 @@ def status_causes(status: dict[str, Any], secret: bool = False) -> tuple[Cause, 
         message = str(raw.get("message") or "")
         if secret:
             message = mask_values(message)
+        message = _LONG_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)[:60]}...{m.group(3)}", message)
         causes.append(Cause(str(raw.get("field") or ""), _truncate(message, 200),
                             str(raw.get("reason") or "")))
     return tuple(causes)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from shared import hooks, log_context
 from shared.app_lock import LockToken
@@ -23,6 +23,7 @@ from shared.app_store import StaleWriterError
 from shared.desired_state import load_desired
 from shared.errors import WaitingError, WaveCDError
 from shared.health import HealthStatusCode, assess
+from shared.kube_errors import KubeInvalid
 from shared.models import Application, parse_duration
 from shared.operation import (
     FAILED,
@@ -287,10 +288,22 @@ def _apply_object(ctx: _Ctx, record: dict[str, Any], item: dict[str, Any], desir
             if reason:
                 record_result(ctx.op, _result(item, record, "Synced", f"skipped: {reason}"))
                 return None
+            force = str(options.get("Force", "")).lower() == "true" and not dry_run
+            if force:
+                live = _force_gone_or_live(cluster, key, item["apiVersion"])
             if str(options.get("Replace", "")).lower() == "true":
+                if force and live is not None:  # `kubectl replace --force`: delete, then create afresh
+                    _recreate(cluster, key, item["apiVersion"])
                 applied = cluster.replace(obj, dry_run=dry_run)
             else:
-                applied = cluster.apply(obj, dry_run=dry_run)
+                try:
+                    applied = cluster.apply(obj, dry_run=dry_run)
+                except KubeInvalid:
+                    if not force or live is None:
+                        raise
+                    # `kubectl apply --force`: a change the server refuses in place (an immutable field)
+                    # deletes the object and creates it again.
+                    _recreate(cluster, key, item["apiVersion"])
             verb = "configured" if live is not None else "created"
             if live is not None and not dry_run and (applied.get("metadata") or {}).get("resourceVersion") \
                     == (live.get("metadata") or {}).get("resourceVersion"):
@@ -327,6 +340,21 @@ def _apply_object(ctx: _Ctx, record: dict[str, Any], item: dict[str, Any], desir
     except WaveCDError as exc:
         record_result(ctx.op, _result(item, record, "SyncFailed", str(exc)))
         return f"{key}: {exc}"
+
+
+def _force_gone_or_live(cluster: Cluster, key: ResourceKey, api_version: str) -> dict[str, Any] | None:
+    """With Force=true the object may be on its way out from an earlier attempt: wait until it is gone."""
+    live = cluster.get(key, api_version=api_version, fresh=True)
+    if live is not None and (live.get("metadata") or {}).get("deletionTimestamp"):
+        raise WaitingError(f"{key} is being deleted to be created again (Force=true)")
+    return live
+
+
+def _recreate(cluster: Cluster, key: ResourceKey, api_version: str) -> NoReturn:
+    """Delete the object for Force=true and come back (a WaitingError) once deletion has finished: the step
+    runs again and creates it, as every action of a step is idempotent."""
+    cluster.delete(api_version, key, propagation="Background")
+    raise WaitingError(f"{key} deleted to be created again (Force=true)")
 
 
 def _run_hook(ctx: _Ctx, record: dict[str, Any], item: dict[str, Any], desired: DesiredState) -> None:

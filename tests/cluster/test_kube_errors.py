@@ -64,6 +64,19 @@ def test_invalid_lists_causes() -> None:
                         "spec.selector: Required value")
 
 
+def test_a_long_echoed_value_is_shortened_so_the_reason_survives() -> None:
+    template = json.dumps({"metadata": {"labels": {"controller-uid": "x" * 300}},
+                           "spec": {"containers": [{"name": "main", "command": ["sh", "-c", "exit 0"]}]}})
+    message = f"Invalid value: {template}: field is immutable"
+    body = status(422, "Invalid", f'Job.batch "migrate" is invalid: spec.template: {message}',
+                  [{"reason": "FieldValueInvalid", "field": "spec.template", "message": message}])
+    err = translate(ApiException(status=422, reason="Unprocessable Entity", body=body), verb="apply",
+                    what="Job.batch demo/migrate")
+    assert str(err).endswith("...: field is immutable"), str(err)
+    assert str(err).startswith('apply Job.batch demo/migrate: invalid: spec.template: Invalid value: {"metadata"')
+    assert len(str(err)) < 200
+
+
 def test_secret_values_are_masked() -> None:
     body = status(422, "Invalid", 'Secret "s" is invalid: data[tok en]: Invalid value: "hunter2": bad key',
                   [{"field": "data[tok en]",

@@ -58,6 +58,43 @@ def test_automated_app_into_a_namespace_that_does_not_exist_yet(harness: Harness
     assert ("Namespace", None) in kinds and ("Job", "PreSync") in kinds, kinds
 
 
+def _job(command: list[str], options: str | None = None) -> dict:
+    meta: dict = {"name": "migrate"}
+    if options:
+        meta["annotations"] = {"argocd.argoproj.io/sync-options": options}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
+            "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
+                {"name": "main", "image": "busybox:1.36", "command": command}]}}}}
+
+
+@pytest.mark.parametrize("options", ["Force=true", "Force=true,Replace=true"])
+def test_force_recreates_what_cannot_change_in_place(harness: Harness, git_factory, celery_workers, options: str):
+    """A Job's template is immutable: without Force the sync fails naming it; with Force=true (apply --force, or
+    replace --force with Replace=true) the Job is deleted and created again with the new template."""
+    name = unique("force")
+    repo = git_factory.create(name, {"app/a.yaml": manifests(_job(["true"]))})
+    celery_workers.start(1, concurrency=2, env=harness.worker_env())
+    harness.application(name, repo.url, "app", retry={"limit": 0})
+    harness.wait_synced(name, revision=repo.head())
+    batch = client.BatchV1Api(harness.api)
+    first_uid = batch.read_namespaced_job("migrate", harness.dest_namespace).metadata.uid
+
+    refused = repo.commit({"app/a.yaml": manifests(_job(["sh", "-c", "exit 0"]))})
+    harness.send("wavecd.fetch", repo.url, due=[name])
+    harness.wait("the immutable change refused", lambda: (harness.operation(name) or {}).get("phase") == "Failed"
+                 and harness.operation(name)["syncResult"]["revision"] == refused,
+                 describe=lambda: harness.operation(name))
+    job_result = next(r for r in harness.operation(name)["syncResult"]["resources"] if r["kind"] == "Job")
+    assert job_result["status"] == "SyncFailed" and "field is immutable" in job_result["message"], job_result
+
+    forced = repo.commit({"app/a.yaml": manifests(_job(["sh", "-c", "exit 0"], options))})
+    harness.send("wavecd.fetch", repo.url, due=[name])
+    harness.wait_synced(name, revision=forced)
+    job = batch.read_namespaced_job("migrate", harness.dest_namespace)
+    assert job.metadata.uid != first_uid
+    assert job.spec.template.spec.containers[0].command == ["sh", "-c", "exit 0"]
+
+
 def test_a_wave_that_never_gets_healthy_times_out_naming_it(harness: Harness, git_factory, celery_workers):
     slow = {"apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"name": "slow-job", "annotations": {"argocd.argoproj.io/sync-wave": "0",
