@@ -273,13 +273,16 @@ def refresh_app(svc: Services, token: LockToken) -> RefreshOutcome:
         status["conditions"].append(_condition("SyncError", str(exc)))
         publish_status(svc, token, status)
         return RefreshOutcome(f"sync not started: {exc}")
+    # A terminate left over from an earlier operation goes before this one becomes visible: cleared after
+    # it, a terminate asked for the new operation in between would be lost (seen on a real cluster, where
+    # publishing the status takes a request).
+    store.clear_terminate(name)
     svc.store.write(token, "operation", op)
     log_context.bind(operation=op["id"])
     store.log_operation(name, op["id"], "start")
     status["operationState"] = public_view(op)
     publish_status(svc, token, status)
     store.mark_running(name)
-    store.clear_terminate(name)
     return RefreshOutcome(f"sync {op['id']} started at {commit[:12]}",
                           StepCall("wave_apply", name, op["id"], 0, token.encode(), 0))
 
