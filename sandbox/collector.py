@@ -177,14 +177,15 @@ class Collector:
     # ----- storage protection ---------------------------------------------------------------------
 
     def _pvc_protection(self, okey: ObjKey, pvc: dict[str, Any]) -> bool:
-        """Let a claim go once no pod that has not finished uses it (the pvc-protection controller)."""
+        """Let a claim go once no scheduled pod uses it (the pvc-protection controller: a pod that is not on a
+        node yet does not hold the claim, since a kubelet will not start it with a claim being deleted)."""
         store = self.store
         namespace, claim = okey
         for pod_key in store.keys_of(_POD_KEY):
             if pod_key[0] != namespace:
                 continue
             pod = store.stored(_POD_KEY, pod_key) or {}
-            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            if not (pod.get("spec") or {}).get("nodeName"):
                 continue
             volumes = (pod.get("spec") or {}).get("volumes") or []
             if any(isinstance(v, dict) and (v.get("persistentVolumeClaim") or {}).get("claimName") == claim

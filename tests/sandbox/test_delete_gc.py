@@ -410,9 +410,10 @@ def test_a_claim_in_use_is_kept_until_its_pod_is_gone(kube_api, kube_namespace):
         "metadata": {"name": "data"},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
     assert claim.metadata.finalizers == ["kubernetes.io/pvc-protection"]
+    # Only a pod on a node holds a claim (the controller ignores unscheduled pods): this one is created bound.
     core.create_namespaced_pod(kube_namespace, {
         "metadata": {"name": "user"},
-        "spec": {"containers": [{"name": "c", "image": "busybox"}],
+        "spec": {"nodeName": "wavecd-node", "containers": [{"name": "c", "image": "busybox"}],
                  "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]}})
     status, marked = _raw_delete(kube_api, f"/api/v1/namespaces/{kube_namespace}/persistentvolumeclaims/data")
     assert status == 200 and marked["metadata"]["deletionTimestamp"]
