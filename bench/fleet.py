@@ -30,7 +30,7 @@ from kubernetes import client, config
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared.metrics import KUBE_REQUEST_TOTAL  # noqa: E402 - after the path setup for `python bench/...`
+from shared.telemetry.metrics import KUBE_REQUEST_TOTAL  # noqa: E402 - after the path setup for `python bench/...`
 from workers.celery_app import TASK_ROUTES  # noqa: E402
 
 LOG_LEVEL = os.environ.get("BENCH_LOG_LEVEL", "WARNING")

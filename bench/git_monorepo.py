@@ -23,9 +23,9 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shared import render  # noqa: E402
-from shared.git_source import RepoCache  # noqa: E402
-from shared.manifests import DirectoryOptions  # noqa: E402
+from shared.source import render  # noqa: E402
+from shared.source.git_source import RepoCache  # noqa: E402
+from shared.source.manifests import DirectoryOptions  # noqa: E402
 
 SIG = pygit2.Signature("bench", "bench@wavecd.invalid", 1_700_000_000, 0)
 

@@ -23,8 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sandbox.server import SandboxServer  # noqa: E402
-from shared.cluster import Cluster  # noqa: E402
-from shared.resources import ResourceKey  # noqa: E402
+from shared.cluster.client import Cluster  # noqa: E402
+from shared.core.resources import ResourceKey  # noqa: E402
 
 KINDS = ([("v1", "ConfigMap", f"cm{i}") for i in range(4)] + [("v1", "Secret", f"secret{i}") for i in range(3)]
          + [("v1", "Service", "svc"), ("v1", "ServiceAccount", "sa"),

@@ -51,8 +51,8 @@ sys.path.insert(0, str(ROOT))
 
 from fleet import ensure_crd  # noqa: E402 - bench/ is on the path when run as `python bench/...`
 
-from shared.app_store import AppStore  # noqa: E402 - after the path setup for `python bench/...`
-from shared.settings import Settings  # noqa: E402
+from shared.core.settings import Settings  # noqa: E402
+from shared.state.app_store import AppStore  # noqa: E402 - after the path setup for `python bench/...`
 from workers.celery_app import TASK_ROUTES  # noqa: E402
 
 RUN = uuid.uuid4().hex[:6]

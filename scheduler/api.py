@@ -1,7 +1,7 @@
 """The REST API: what `wavecd app ...` and scripts call to read apps and ask for syncs, rollbacks, refreshes.
 
 It never talks to git or to a cluster. Reads come from Redis (the status WaveCD's workers publish);
-writes are checked by `shared.app_actions` (Argo CD's refusals), recorded in Redis, and handed to the
+writes are checked by `shared.apps.app_actions` (Argo CD's refusals), recorded in Redis, and handed to the
 workers as Celery tasks. Errors are JSON `{"error": "...", "code": N}` with the status that fits
 (400 unknown query parameter or missing confirmation, 404 unknown app, 409 operation in progress,
 413 body too large, 422 invalid request, 401/403 auth, 503 Redis down); a client's input never produces
@@ -69,21 +69,21 @@ from scheduler.api_models import (
 )
 from scheduler.request_body import BodyLimitMiddleware, InvalidBody, read_document
 from scheduler.webhook import WEBHOOK_PATH
-from shared.app_actions import ActionError, AppActions
-from shared.app_lifecycle import stash_manifest, stash_resource_delete
-from shared.app_manifests import TTL_SECONDS as MANIFESTS_TTL
-from shared.app_manifests import ManifestsRequest, read_manifests, request_manifests
-from shared.app_store import APPS_KEY
-from shared.coalesce import Coalescer
-from shared.errors import ConfigurationError, WaveCDError
-from shared.models import Application
-from shared.operation import public_view
-from shared.reconcile import diff_key
-from shared.redis_conn import resolve_redis_url
-from shared.repo_url import redact_text
-from shared.revision_metadata import record_webhook_push
-from shared.services import Services
-from shared.settings import Settings, get_settings
+from shared.apps.app_actions import ActionError, AppActions
+from shared.apps.app_lifecycle import stash_manifest, stash_resource_delete
+from shared.apps.app_manifests import TTL_SECONDS as MANIFESTS_TTL
+from shared.apps.app_manifests import ManifestsRequest, read_manifests, request_manifests
+from shared.core.errors import ConfigurationError, WaveCDError
+from shared.core.models import Application
+from shared.core.repo_url import redact_text
+from shared.core.settings import Settings, get_settings
+from shared.operation.model import public_view
+from shared.pipeline.reconcile import diff_key
+from shared.pipeline.revision_metadata import record_webhook_push
+from shared.pipeline.services import Services
+from shared.state.app_store import APPS_KEY
+from shared.state.coalesce import Coalescer
+from shared.state.redis_conn import resolve_redis_url
 from workers.celery_app import QUEUES, TASK_ROUTES
 
 log = logging.getLogger(__name__)

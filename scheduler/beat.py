@@ -7,7 +7,7 @@ mistake would only duplicate ticks, which a short Redis lock in the tick makes h
 
 from __future__ import annotations
 
-from shared.settings import get_settings
+from shared.core.settings import get_settings
 from workers.celery_app import app
 
 # Beat sends nothing but the tick, a heartbeat: no "task-sent" event for it, so Flower (and any other

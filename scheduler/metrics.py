@@ -1,9 +1,9 @@
 """`GET /metrics` on the API server: every WaveCD process's metrics, in Prometheus text format.
 
-The metrics carry Argo CD's names (`argocd_app_info`, `argocd_app_sync_total`, ...; see `shared.metrics`),
+The metrics carry Argo CD's names (`argocd_app_info`, `argocd_app_sync_total`, ...; see `shared.telemetry.metrics`),
 so dashboards and alerts written for Argo CD's controller work when pointed at this endpoint.
 
-The numbers live in Redis (see `shared.metrics` for why), so one scrape of any API replica shows the
+The numbers live in Redis (see `shared.telemetry.metrics` for why), so one scrape of any API replica shows the
 counts of all workers on all hosts. This module adds what only the front door knows: which Redis lists
 are the Celery queues (kombu's key layout), and a counter for the webhooks it receives.
 
@@ -18,8 +18,8 @@ from fastapi.responses import Response
 from kombu.transport.redis import PRIORITY_STEPS, Channel
 from prometheus_client.exposition import choose_encoder
 
-from shared.metrics import MetricsRecorder, registry
-from shared.services import Services
+from shared.pipeline.services import Services
+from shared.telemetry.metrics import MetricsRecorder, registry
 from workers.celery_app import QUEUES
 
 METRICS_PATH = "/metrics"

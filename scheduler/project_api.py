@@ -20,14 +20,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from scheduler.request_body import InvalidBody, parse_document
-from shared.errors import WaveCDError
-from shared.models import Application
-from shared.project import catalog
-from shared.project.admin import ProjectAction, ProjectChange, add_destination, add_source, result_key, stash_change
+from shared.apps.project_admin import (
+    ProjectAction,
+    ProjectChange,
+    add_destination,
+    add_source,
+    result_key,
+    stash_change,
+)
+from shared.core.errors import WaveCDError
+from shared.core.models import Application
+from shared.pipeline import project_catalog as catalog
+from shared.pipeline.services import Services
 from shared.project.model import DEFAULT_PROJECT, AppProject, default_project
 from shared.project.permissions import Destination, invalid_project_name
 from shared.project.windows import can_sync, is_active, matching_windows, window_state
-from shared.services import Services
 
 _MAX_BODY = 256 * 1024
 _STASH_ID = re.compile(r"[0-9a-f]{16}")

@@ -11,7 +11,7 @@ request that declares an oversized body with a plain-text 413 as soon as a respo
 unauthenticated client would learn the size limit instead of getting its 401, and the API's JSON error
 shape would be lost.
 
-Parsing goes through `shared.safe_yaml` with `REQUEST_LIMITS` (nesting depth, node count, alias
+Parsing goes through `shared.core.safe_yaml` with `REQUEST_LIMITS` (nesting depth, node count, alias
 expansion), the loader manifests from git use, in a worker thread: a 1 MiB document is bounded work,
 and while it runs the event loop keeps answering other requests.
 """
@@ -26,8 +26,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import safe_yaml
-from shared.errors import StallingError
+from shared.core import safe_yaml
+from shared.core.errors import StallingError
 
 SOURCE = "request body"
 _JSON_TYPES = ("application/json",)

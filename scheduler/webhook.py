@@ -19,9 +19,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from shared.models import Application
-from shared.repo_url import normalize_repo_url, redact_url
-from shared.settings import Settings
+from shared.core.models import Application
+from shared.core.repo_url import normalize_repo_url, redact_url
+from shared.core.settings import Settings
 from shared.webhooks import MatchResult, PushEvent, WebhookError, detect_provider, match_apps, parse_webhook
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from shared.app_lock import AppLocks, LockToken
-from shared.app_store import AppStore, StaleWriterError
-from shared.coalesce import Coalescer
+from shared.state.app_lock import AppLocks, LockToken
+from shared.state.app_store import AppStore, StaleWriterError
+from shared.state.coalesce import Coalescer
 
 
 @pytest.fixture()

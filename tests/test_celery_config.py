@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.settings import get_settings
+from shared.core.settings import get_settings
 from workers.celery_app import QUEUES, TASK_ROUTES, _broker_url, _config
 
 
@@ -49,7 +49,7 @@ def test_importing_the_app_starts_nothing():
     import subprocess
     import sys
 
-    code = ("import workers.celery_app, workers.tasks, shared.redis_conn as r; "
+    code = ("import workers.celery_app, workers.tasks, shared.state.redis_conn as r; "
             "assert r._embedded is None, 'an embedded Redis was started at import'")
     env = {k: v for k, v in os.environ.items() if k != "WAVECD_REDIS_URL"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)

@@ -7,8 +7,8 @@ import time
 from typer.testing import CliRunner
 
 from scheduler.cli import cli
-from shared.app_index import TICK_HEARTBEAT_KEY
-from shared.settings import get_settings
+from shared.core.settings import get_settings
+from shared.pipeline.app_index import TICK_HEARTBEAT_KEY
 
 
 def _run(monkeypatch, redis_url: str, *args: str):

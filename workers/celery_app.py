@@ -15,8 +15,8 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue
 
-from shared.redis_conn import resolve_redis_url
-from shared.settings import get_settings
+from shared.core.settings import get_settings
+from shared.state.redis_conn import resolve_redis_url
 
 QUEUES = ("git", "apply", "health")
 

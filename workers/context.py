@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from celery.signals import worker_process_init
 
-from shared.services import Services
-from shared.settings import get_settings
+from shared.core.settings import get_settings
+from shared.pipeline.services import Services
 
 _services: Services | None = None
 

@@ -25,8 +25,8 @@ from celery.signals import (
     worker_process_shutdown,
 )
 
-from shared.metrics import MetricsRecorder
-from shared.settings import get_settings
+from shared.core.settings import get_settings
+from shared.telemetry.metrics import MetricsRecorder
 from workers import logging_context
 from workers.context import services
 
@@ -72,10 +72,11 @@ def _setup_logging(**_: Any) -> None:  # noqa: ANN401 - Celery's signal argument
 @worker_process_init.connect
 def install_hooks(**_: Any) -> None:  # noqa: ANN401 - Celery's signal arguments
     """Point shared/'s request hooks at the recorder (in the main process, so forked children inherit it)."""
-    from shared import cluster, git_source  # heavy imports: only in worker processes
+    from shared.cluster import client as cluster  # heavy imports: only in worker processes
+    from shared.source import git_source
 
     cluster.on_request = _kube_request
-    if hasattr(git_source, "on_request"):  # the git hook: see the report on shared/git_source.py
+    if hasattr(git_source, "on_request"):  # the git hook: see the report on shared/source/git_source.py
         git_source.on_request = _git_request
 
 

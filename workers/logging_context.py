@@ -18,8 +18,8 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from shared import log_context
-from shared.log_context import bind
+from shared.telemetry import log_context
+from shared.telemetry.log_context import bind
 
 __all__ = ["ContextFilter", "JsonFormatter", "bind", "configure", "task_context"]
 

@@ -3,7 +3,7 @@ a project change the API stashed in Redis (its argument is the stash key only)."
 
 from __future__ import annotations
 
-from shared.project.admin import run_change
+from shared.apps.project_admin import run_change
 from workers.base import WaveTask
 from workers.celery_app import app
 from workers.context import services

@@ -11,17 +11,17 @@ import logging
 import time
 from typing import Any
 
-from shared.app_index import TICK_HEARTBEAT_KEY
-from shared.app_index import tick as run_tick
-from shared.app_lifecycle import create_app, delete_app, delete_resource, finalize_app, update_app
-from shared.app_lock import LockToken
-from shared.app_manifests import produce_manifests
-from shared.errors import WaveCDError
-from shared.reconcile import StepCall, refresh_app
-from shared.source_watch import claim_fetch, fetch_and_detect, release_fetch
-from shared.sync_steps import StepOutcome
-from shared.sync_steps import health_check as check_step
-from shared.sync_steps import wave_apply as apply_step
+from shared.apps.app_lifecycle import create_app, delete_app, delete_resource, finalize_app, update_app
+from shared.apps.app_manifests import produce_manifests
+from shared.core.errors import WaveCDError
+from shared.pipeline.app_index import TICK_HEARTBEAT_KEY
+from shared.pipeline.app_index import tick as run_tick
+from shared.pipeline.reconcile import StepCall, refresh_app
+from shared.pipeline.source_watch import claim_fetch, fetch_and_detect, release_fetch
+from shared.pipeline.sync_steps import StepOutcome
+from shared.pipeline.sync_steps import health_check as check_step
+from shared.pipeline.sync_steps import wave_apply as apply_step
+from shared.state.app_lock import LockToken
 from workers.base import WaveTask
 from workers.celery_app import LOW_PRIORITY, app
 from workers.context import services
@@ -181,7 +181,7 @@ def app_admin(self: WaveTask, action: str, app: str, cascade: bool = False) -> s
         updated = update_app(svc, app)
         request_refresh(updated)
         return f"updated {updated}"
-    if action == "manifests":  # `app` is the id of a manifests request (shared.app_manifests)
+    if action == "manifests":  # `app` is the id of a manifests request (shared.apps.app_manifests)
         return produce_manifests(svc, app)
     if action == "delete-resource":  # `app` is a stash key naming the app and the object
         owner, done = delete_resource(svc, app)

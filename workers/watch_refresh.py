@@ -1,7 +1,7 @@
 """A live object that changes asks for a refresh of the app that tracks it.
 
 Argo CD notices drift and health changes from its watches, not from polling; WaveCD's workers already
-watch every kind they read (shared.live_cache), so each event names, by its tracking annotation, the app
+watch every kind they read (shared.cluster.live_cache), so each event names, by its tracking annotation, the app
 to compare again. The request goes through the coalescing path (one queued refresh per app, however many
 events and worker processes report it) at routine priority, half a second later so that a burst of
 events (a rollout's status updates) makes one comparison. A manual edit is thus reverted (self-heal)
@@ -15,8 +15,8 @@ from typing import Any
 
 from celery.signals import worker_process_init
 
-from shared import live_cache
-from shared.resources import tracking_app_of
+from shared.cluster import live_cache
+from shared.core.resources import tracking_app_of
 
 log = logging.getLogger(__name__)
 

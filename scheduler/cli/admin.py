@@ -3,7 +3,7 @@
 Users write Lua health scripts, wave annotations, ignoreDifferences and webhook settings, and without this
 the only way to learn whether they are right is to commit and watch a sync. Every command here answers
 from files alone (no Redis, no cluster, no server) by calling exactly the functions the workers call:
-`shared.health.assess`, `shared.sync_plan.plan_sync`, `shared.diff.compare`, `shared.webhooks`. This
+`shared.health.assess`, `shared.sync.plan.plan_sync`, `shared.diff.compare.compare`, `shared.webhooks`. This
 module only reads files, wires those calls together as the workers do, and prints the answer as a rich
 table or as JSON (`--output json`).
 
@@ -28,9 +28,19 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from shared import safe_yaml
-from shared.diff import SYNCED, compare
-from shared.errors import StallingError, WaveCDError
+from shared.core import safe_yaml
+from shared.core.errors import StallingError, WaveCDError
+from shared.core.models import (
+    Application,
+    ApplicationSource,
+    ResourceIgnoreDifferences,
+    RetryStrategy,
+    format_validation_error,
+)
+from shared.core.repo_url import redact_url
+from shared.core.resources import ResourceKey, split_api_version, tracking_app_of
+from shared.core.settings import Settings, get_settings
+from shared.diff.compare import SYNCED, compare
 from shared.health import (
     HealthStatus,
     HealthStatusCode,
@@ -42,19 +52,9 @@ from shared.health import (
     is_health_ignored,
     is_hook,
 )
-from shared.manifests import DirectoryOptions, load_manifests_from_dir, parse_manifest_text
-from shared.models import (
-    Application,
-    ApplicationSource,
-    ResourceIgnoreDifferences,
-    RetryStrategy,
-    format_validation_error,
-)
-from shared.repo_url import redact_url
-from shared.resources import ResourceKey, split_api_version, tracking_app_of
-from shared.settings import Settings, get_settings
-from shared.sync_options import SyncOptions
-from shared.sync_plan import CLUSTER_SCOPED_KINDS, PlannedObject, PlanStep, SyncPlan, plan_sync
+from shared.source.manifests import DirectoryOptions, load_manifests_from_dir, parse_manifest_text
+from shared.sync.options import SyncOptions
+from shared.sync.plan import CLUSTER_SCOPED_KINDS, PlannedObject, PlanStep, SyncPlan, plan_sync
 from shared.webhooks import MatchResult, PushEvent, WebhookError, detect_provider, match_apps, parse_webhook
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -370,7 +370,7 @@ def read_argocd_cm(path: Path) -> LuaHealthRules:
 def health_rules(lua_dir: Path | None, argocd_cm: Path | None = None
                  ) -> tuple[LuaHealthRules, LuaHealthRules | None]:
     """(rules to assess with, the user's own rules), layered as Argo CD layers them: argocd-cm overrides
-    first, then the --lua-dir scripts, then WaveCD's shipped ones (shared/services.py does the same for
+    first, then the --lua-dir scripts, then WaveCD's shipped ones (shared/pipeline/services.py does the same for
     workers with the directory)."""
     user: LuaHealthRules | None = None
     if lua_dir is not None:
@@ -440,7 +440,7 @@ def health(
 
 def prune_candidates(desired: Sequence[dict[str, Any]], live: Sequence[dict[str, Any]], namespace: str,
                      app: str | None) -> list[dict[str, Any]]:
-    """Live objects git no longer holds, as shared/reconcile.py compare_app hands them to the planner."""
+    """Live objects git no longer holds, as shared/pipeline/reconcile.py compare_app hands them to the planner."""
     wanted = {ResourceKey.from_object(with_namespace(o, namespace)) for o in desired}
     wanted_any_ns = {(k.group, k.kind, k.name) for k in wanted}
     extra: list[dict[str, Any]] = []

@@ -12,8 +12,8 @@ import time
 import redis
 import typer
 
-from shared.app_index import TICK_HEARTBEAT_KEY
-from shared.redis_conn import make_redis
+from shared.pipeline.app_index import TICK_HEARTBEAT_KEY
+from shared.state.redis_conn import make_redis
 
 cli = typer.Typer(no_args_is_help=True)
 

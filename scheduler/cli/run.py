@@ -39,7 +39,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from shared.errors import ConfigurationError, WaveCDError
+from shared.core.errors import ConfigurationError, WaveCDError
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = ROOT / "k8s" / "base" / "crd-application.yaml"
@@ -411,8 +411,8 @@ class AppView:
     since: str = ""  # this run's start (ISO, UTC): a status reconciled before it is from an earlier run
 
     @classmethod
-    def read(cls, store: Any, name: str) -> AppView:  # noqa: ANN401 - shared.app_store.AppStore
-        from shared.operation import public_view
+    def read(cls, store: Any, name: str) -> AppView:  # noqa: ANN401 - shared.state.app_store.AppStore
+        from shared.operation.model import public_view
 
         status = store.status(name)
         op = store.operation(name)
@@ -693,7 +693,7 @@ def _signal_pid(pid: int, sig: int) -> None:
 class DemoWatch:
     """Notices a push to the demo repository and asks for a fetch at once, instead of at the next poll."""
 
-    def __init__(self, demo: Any, app: str, redis_url: str) -> None:  # noqa: ANN401 - shared.demo.DemoRepo
+    def __init__(self, demo: Any, app: str, redis_url: str) -> None:  # noqa: ANN401 - shared.apps.demo.DemoRepo
         from celery import Celery
 
         from workers.celery_app import QUEUES, TASK_ROUTES
@@ -760,8 +760,8 @@ class Up:
     def say(self, message: str, style: str | None = None) -> None:
         _say(self.console, message, style)
 
-    def settings(self) -> Any:  # noqa: ANN401 - shared.settings.Settings, read again after each env change
-        from shared.settings import get_settings
+    def settings(self) -> Any:  # noqa: ANN401 - shared.core.settings.Settings, read again after each env change
+        from shared.core.settings import get_settings
 
         get_settings.cache_clear()
         return get_settings()
@@ -795,7 +795,7 @@ class Up:
             self.close()
 
     def start_redis(self) -> None:
-        from shared.repo_url import redact_url
+        from shared.core.repo_url import redact_url
 
         configured = self.settings().redis_url
         if configured:
@@ -817,8 +817,8 @@ class Up:
         """
         import redis
 
-        from shared.app_store import AppStore
-        from shared.reconcile import diff_key
+        from shared.pipeline.reconcile import diff_key
+        from shared.state.app_store import AppStore
 
         client = redis.Redis.from_url(self.redis_url)
         try:
@@ -862,7 +862,7 @@ class Up:
             cluster.ensure_namespace(settings.app_namespace)
             if not self.opts.demo:
                 return
-            from shared.demo import CNPG_CRD, DEMO_APP_NAME, create_demo_repo, demo_application
+            from shared.apps.demo import CNPG_CRD, DEMO_APP_NAME, create_demo_repo, demo_application
 
             database = "cnpg" if not sandbox and cluster.has_crd(CNPG_CRD) else "statefulset"
             self.demo = create_demo_repo(self.home / "demo", database=database)
@@ -915,7 +915,7 @@ class Up:
         import redis
         from kombu.exceptions import OperationalError
 
-        from shared.app_store import AppStore
+        from shared.state.app_store import AppStore
 
         supervisor, demo_watch = self.supervisor, self.demo_watch
         assert supervisor is not None

@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from scheduler.dashboard.routes import create_dashboard_router
 from scheduler.dashboard.session import CrossSiteRefused, PermissionDenied, Sessions, SignInRequired
-from shared.services import Services
+from shared.pipeline.services import Services
 
 if TYPE_CHECKING:
     from scheduler.api import TaskSender

@@ -3,7 +3,7 @@
 Pages live where Argo CD's UI has them (`/applications`, `/applications/<name>`, `/login`). The script
 refreshes a page's live part by fetching `/ui/fragments/...` every two seconds (the same templates,
 server-rendered), so nothing but HTML and a small script reaches the browser. Actions are JSON POSTs
-under `/ui/actions/...`: checked by `shared.app_actions` with Argo CD's refusals, handed to the workers
+under `/ui/actions/...`: checked by `shared.apps.app_actions` with Argo CD's refusals, handed to the workers
 exactly as the REST API hands them, and refused errors come back as the API's `{"error", "code"}`.
 """
 
@@ -22,10 +22,10 @@ from pydantic.alias_generators import to_camel
 
 from scheduler.dashboard.session import Role, Sessions, check_origin, safe_next
 from scheduler.dashboard.views import AppDetail, AppRow, DashboardReader
-from shared.app_actions import ActionError, AppActions
-from shared.errors import WaveCDError
-from shared.models import Application
-from shared.services import Services
+from shared.apps.app_actions import ActionError, AppActions
+from shared.core.errors import WaveCDError
+from shared.core.models import Application
+from shared.pipeline.services import Services
 
 if TYPE_CHECKING:
     from scheduler.api import TaskSender

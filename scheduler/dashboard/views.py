@@ -14,13 +14,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared.app_store import AppStore
-from shared.kind_order import kind_order_index
-from shared.operation import FINAL_PHASES, RUNNING, STAGE_WAIT, SUCCEEDED, TERMINATING
-from shared.reconcile import diff_key
-from shared.resources import ResourceKey
-from shared.revision_metadata import RevisionMetadata, announced_by_webhook, read_revisions
-from shared.services import Services
+from shared.core.resources import ResourceKey
+from shared.operation.model import FINAL_PHASES, RUNNING, STAGE_WAIT, SUCCEEDED, TERMINATING
+from shared.pipeline.reconcile import diff_key
+from shared.pipeline.revision_metadata import RevisionMetadata, announced_by_webhook, read_revisions
+from shared.pipeline.services import Services
+from shared.state.app_store import AppStore
+from shared.sync.kind_order import kind_order_index
 
 _PHASE_ORDER = {"PreSync": 0, "Sync": 1, "PostSync": 2, "SyncFail": 3}
 _SHORT = 7

@@ -7,7 +7,7 @@ an object that is not a Kubernetes object, a customization key or directory that
 
 from __future__ import annotations
 
-from shared.errors import ConfigurationError, StallingError
+from shared.core.errors import ConfigurationError, StallingError
 
 
 class InvalidObjectError(StallingError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shared.resources import HELM_HOOK_ANNOTATION, HOOK_ANNOTATION, IGNORE_HEALTHCHECK_ANNOTATION
+from shared.core.resources import HELM_HOOK_ANNOTATION, HOOK_ANNOTATION, IGNORE_HEALTHCHECK_ANNOTATION
 
 
 def _annotations(obj: Mapping[str, Any]) -> Mapping[str, Any]:

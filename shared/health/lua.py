@@ -470,7 +470,7 @@ class LuaHealthRules:
             return cls.from_argocd_cm(data, source=str(root))
         if not root.is_file():
             raise HealthRuleError(f"argocd-cm {str(root)!r} is neither a ConfigMap file nor a mounted directory")
-        from shared import safe_yaml  # the loader and limits every user document goes through
+        from shared.core import safe_yaml  # the loader and limits every user document goes through
 
         docs = [doc for doc, _ in safe_yaml.load_all(root.read_text(encoding="utf-8", errors="replace"), str(root))
                 if doc is not None]

@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from shared.errors import StallingError
-from shared.models import format_validation_error, parse_duration
+from shared.core.errors import StallingError
+from shared.core.models import format_validation_error, parse_duration
 
 __all__ = [
     "DEFAULT_PROJECT", "AppProject", "GroupKindPattern", "OrphanedResources", "ProjectDestination",

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from urllib.parse import unquote, urlsplit
 
+from shared.core.repo_url import normalize_repo_url, redact_url
 from shared.project.globs import glob_match
 from shared.project.model import AppProject, GroupKindPattern
-from shared.repo_url import normalize_repo_url, redact_url
 
 __all__ = [
     "Destination", "app_namespace_permitted", "destination_message", "group_kind_permitted",

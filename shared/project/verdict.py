@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from shared.models import Application
+from shared.core.models import Application
 from shared.project.model import AppProject
 from shared.project.permissions import (
     Destination,

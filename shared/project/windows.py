@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 from pydantic import BaseModel, Field
 
-from shared.models import parse_duration
+from shared.core.models import parse_duration
 from shared.project.globs import match_any
 from shared.project.model import AppProject, SyncWindow, WindowKind
 from shared.project.permissions import Destination

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from pydantic import Field
 
-from shared.settings import Settings
+from shared.core.settings import Settings
 from shared.webhooks.event import PushEvent, push_event
 from shared.webhooks.payload import Payload, decode_json, validate
 from shared.webhooks.verify import require_basic_auth, secret_value

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from shared.settings import Settings
+from shared.core.settings import Settings
 from shared.webhooks.event import BRANCH_PREFIX, TAG_PREFIX, PushEvent, push_event
 from shared.webhooks.payload import Payload, decode_json, validate
 from shared.webhooks.verify import configured_secret, require_token, secret_value

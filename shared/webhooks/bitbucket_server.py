@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from pydantic import Field
 
-from shared.settings import Settings
+from shared.core.settings import Settings
 from shared.webhooks.event import PushEvent, commit_or_none, push_event
 from shared.webhooks.payload import Payload, decode_json, validate
 from shared.webhooks.verify import configured_secret, require_hmac_sha256, secret_value

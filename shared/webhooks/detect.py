@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from shared.settings import Settings
+from shared.core.settings import Settings
 from shared.webhooks import azuredevops, bitbucket, bitbucket_server, github, gitlab, gogs
 from shared.webhooks.event import PushEvent, WebhookError
 

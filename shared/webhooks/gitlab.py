@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shared.settings import Settings
+from shared.core.settings import Settings
 from shared.webhooks.event import PushEvent, push_event
 from shared.webhooks.payload import CommitFiles, Payload, collect_files, decode_json, validate
 from shared.webhooks.verify import configured_secret, require_token, secret_value

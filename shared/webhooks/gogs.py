@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from pydantic import SecretStr
 
-from shared.settings import Settings
+from shared.core.settings import Settings
 from shared.webhooks.event import PushEvent, push_event
 from shared.webhooks.payload import CommitFiles, Payload, collect_files, decode_json, validate
 from shared.webhooks.verify import configured_secret, require_hmac_sha256, secret_value

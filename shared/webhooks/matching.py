@@ -28,8 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
-from shared.models import Application, ApplicationSource
-from shared.repo_url import normalize_repo_url, redact_url
+from shared.core.models import Application, ApplicationSource
+from shared.core.repo_url import normalize_repo_url, redact_url
 from shared.webhooks.event import BRANCH_PREFIX, TAG_PREFIX, PushEvent, split_ref
 
 MANIFEST_GENERATE_PATHS_ANNOTATION = "argocd.argoproj.io/manifest-generate-paths"

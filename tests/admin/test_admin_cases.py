@@ -17,7 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from scheduler.cli import cli
-from shared.settings import get_settings
+from shared.core.settings import get_settings
 
 CASES = sorted((Path(__file__).parents[1] / "testdata" / "admin").glob("*.yaml"))
 

@@ -12,8 +12,8 @@ from scheduler.cli.admin import (
     settings_with_secret,
     unknown_fields,
 )
-from shared.models import ResourceIgnoreDifferences
-from shared.settings import get_settings
+from shared.core.models import ResourceIgnoreDifferences
+from shared.core.settings import get_settings
 
 
 @pytest.fixture(autouse=True)

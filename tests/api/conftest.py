@@ -15,8 +15,8 @@ import redis
 from pydantic import SecretStr
 
 from scheduler.api import create_app
-from shared.services import Services
-from shared.settings import Settings
+from shared.core.settings import Settings
+from shared.pipeline.services import Services
 from tests.api.serving import serve
 
 TOKEN = "test-token-0123456789"

@@ -12,10 +12,10 @@ import redis
 from pydantic import SecretStr
 
 from scheduler.api import create_app, token_file
-from shared.app_store import AppStore
-from shared.reconcile import diff_key
-from shared.services import Services
-from shared.settings import Settings
+from shared.core.settings import Settings
+from shared.pipeline.reconcile import diff_key
+from shared.pipeline.services import Services
+from shared.state.app_store import AppStore
 from tests.api.conftest import AUTH, TOKEN, ApiFactory, application, queued_tasks
 from tests.api.serving import serve
 from tests.fixtures.redis import free_port
@@ -338,7 +338,7 @@ def test_hostile_requests_get_4xx_json(api: httpx.Client, redis_client: redis.Re
 
 
 def test_module_level_app_is_built_lazily(redis_url: str, tmp_path, monkeypatch):
-    from shared.settings import get_settings
+    from shared.core.settings import get_settings
 
     monkeypatch.setenv("WAVECD_REDIS_URL", redis_url)
     monkeypatch.setenv("WAVECD_HOME", str(tmp_path))

@@ -17,7 +17,7 @@ import redis
 import yaml
 from pydantic import SecretStr
 
-from shared.errors import ConfigurationError
+from shared.core.errors import ConfigurationError
 from tests.api.conftest import AUTH, TOKEN, ApiFactory, application, queued_tasks
 from tests.api.test_api import _error, _seed
 

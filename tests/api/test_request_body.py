@@ -1,4 +1,4 @@
-"""Parsing a request body (scheduler.request_body over shared.safe_yaml): what is refused, and the message.
+"""Parsing a request body (scheduler.request_body over shared.core.safe_yaml): what is refused, and the message.
 
 The HTTP behaviour is in test_hostile_clients.py; these pin the loader's limits one case at a time, including
 the ones a plain recursive walk would turn into a RecursionError.
@@ -11,8 +11,8 @@ import json
 import pytest
 
 from scheduler.request_body import InvalidBody, parse_document
-from shared import safe_yaml
-from shared.safe_yaml import REQUEST_LIMITS, DocumentLimits, DocumentTooComplex
+from shared.core import safe_yaml
+from shared.core.safe_yaml import REQUEST_LIMITS, DocumentLimits, DocumentTooComplex
 
 YAML = "application/yaml"
 JSON = "application/json"

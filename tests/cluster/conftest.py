@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from kubernetes import client
 
-from shared.cluster import Cluster
+from shared.cluster.client import Cluster
 
 
 @pytest.fixture

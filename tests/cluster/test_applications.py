@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.cluster import Cluster
-from shared.kube_errors import KubeConflict
-from shared.resources import RESOURCES_FINALIZER
+from shared.cluster.client import Cluster
+from shared.cluster.kube_errors import KubeConflict
+from shared.core.resources import RESOURCES_FINALIZER
 from tests.cluster.conftest import wait_for
 
 pytestmark = pytest.mark.integration

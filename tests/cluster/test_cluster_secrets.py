@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.cluster import Cluster, ClusterRegistry, _kubeconfig_dict, cluster_entry_from_secret
-from shared.errors import ConfigurationError
-from shared.project.declarative import cluster_entries
-from shared.settings import Settings
+from shared.cluster.client import Cluster, ClusterRegistry, _kubeconfig_dict, cluster_entry_from_secret
+from shared.core.errors import ConfigurationError
+from shared.core.settings import Settings
+from shared.pipeline.project_declarative import cluster_entries
 
 CASES = sorted((Path(__file__).parent.parent / "testdata" / "cluster_secrets").glob("*.yaml"))
 
@@ -64,7 +64,7 @@ def test_registry_skips_invalid_secrets_and_resolves_valid_ones() -> None:
     assert [entry.name for entry, _, _ in entries] == ["edge"]
     for entry, _, _ in entries:
         registry.add(entry)
-    from shared.models import ApplicationDestination
+    from shared.core.models import ApplicationDestination
 
     try:
         by_name = registry.for_destination(ApplicationDestination(name="edge"))

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from shared.cluster import Cluster
-from shared.errors import StallingError
-from shared.kube_errors import KubeInvalid, KubeNotFound, UnknownKind
-from shared.resources import TRACKING_ANNOTATION, ResourceKey
+from shared.cluster.client import Cluster
+from shared.cluster.kube_errors import KubeInvalid, KubeNotFound, UnknownKind
+from shared.core.errors import StallingError
+from shared.core.resources import TRACKING_ANNOTATION, ResourceKey
 from tests.cluster.conftest import wait_for
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from shared.discovery import Discovery, ResourceInfo, parse_resource_list
-from shared.errors import StallingError
-from shared.kube_errors import UnknownKind
+from shared.cluster.discovery import Discovery, ResourceInfo, parse_resource_list
+from shared.cluster.kube_errors import UnknownKind
+from shared.core.errors import StallingError
 
 
 class RecordingTransport:

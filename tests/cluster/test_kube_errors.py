@@ -7,8 +7,7 @@ import json
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from shared.errors import ConfigurationError, StallingError, TransientError
-from shared.kube_errors import (
+from shared.cluster.kube_errors import (
     KubeConflict,
     KubeForbidden,
     KubeInvalid,
@@ -19,6 +18,7 @@ from shared.kube_errors import (
     translate,
     transport_error,
 )
+from shared.core.errors import ConfigurationError, StallingError, TransientError
 
 
 def status(code: int, reason: str, message: str, causes: list[dict] | None = None) -> str:

@@ -11,9 +11,9 @@ import json
 import threading
 from typing import Any
 
-from shared.discovery import ResourceInfo
-from shared.kube_errors import KubeForbidden
-from shared.live_cache import LiveCache
+from shared.cluster.discovery import ResourceInfo
+from shared.cluster.kube_errors import KubeForbidden
+from shared.cluster.live_cache import LiveCache
 
 INFO = ResourceInfo("", "v1", "ConfigMap", "configmaps", True, verbs=frozenset({"list", "watch", "get"}))
 

@@ -10,11 +10,11 @@ import uuid
 import pytest
 from kubernetes import client
 
-import shared.cluster as cluster_module
-from shared.cluster import Cluster
-from shared.kube_errors import KubeUnavailable, UnknownKind
-from shared.resources import ResourceKey
-from shared.tracking import check_ownership
+import shared.cluster.client as cluster_module
+from shared.cluster.client import Cluster
+from shared.cluster.kube_errors import KubeUnavailable, UnknownKind
+from shared.core.resources import ResourceKey
+from shared.core.tracking import check_ownership
 from tests.cluster.conftest import wait_for
 
 pytestmark = pytest.mark.integration

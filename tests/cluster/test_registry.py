@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.cluster import IN_CLUSTER_NAME, ClusterEntry, ClusterRegistry, entries_from_kubeconfig
-from shared.errors import ConfigurationError
-from shared.models import ApplicationDestination
-from shared.settings import Settings
+from shared.cluster.client import IN_CLUSTER_NAME, ClusterEntry, ClusterRegistry, entries_from_kubeconfig
+from shared.core.errors import ConfigurationError
+from shared.core.models import ApplicationDestination
+from shared.core.settings import Settings
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_bad_kubeconfig_is_a_configuration_error(tmp_path: Path) -> None:
 def test_cluster_secrets_are_read_from_the_cluster(kube_env, kube_api, kube_namespace: str) -> None:
     from kubernetes import client
 
-    from shared.project.declarative import cluster_entries, list_typed_secrets
+    from shared.pipeline.project_declarative import cluster_entries, list_typed_secrets
 
     core = client.CoreV1Api(kube_api)
     labels = {"argocd.argoproj.io/secret-type": "cluster"}

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared import errors, tracking
-from shared.resources import ResourceKey
+from shared.core import errors, tracking
+from shared.core.resources import ResourceKey
 
 CASES = sorted((Path(__file__).parent.parent / "testdata" / "tracking").glob("*.yaml"))
 

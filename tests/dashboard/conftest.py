@@ -13,9 +13,9 @@ import redis
 from pydantic import SecretStr
 
 from scheduler.api import create_app
-from shared.app_store import AppStore
-from shared.services import Services
-from shared.settings import Settings
+from shared.core.settings import Settings
+from shared.pipeline.services import Services
+from shared.state.app_store import AppStore
 from tests.api.serving import serve
 
 TOKEN = "dashboard-test-token-0123456789"

@@ -26,7 +26,7 @@ import httpx
 import pytest
 import yaml
 
-from shared.demo import DemoRepo, create_demo_repo, demo_application
+from shared.apps.demo import DemoRepo, create_demo_repo, demo_application
 from tests.dashboard.browser import chrome, require_browser
 from tests.run.test_up import _command, _env
 

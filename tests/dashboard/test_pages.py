@@ -17,10 +17,10 @@ import pygit2
 import pytest
 
 from scheduler.dashboard.routes import TEMPLATES
-from shared.app_store import AppStore
-from shared.diff import compare
-from shared.reconcile import diff_key
-from shared.revision_metadata import read_revisions, record_revision
+from shared.diff.compare import compare
+from shared.pipeline.reconcile import diff_key
+from shared.pipeline.revision_metadata import read_revisions, record_revision
+from shared.state.app_store import AppStore
 from tests.dashboard.conftest import READONLY, TOKEN, Served
 
 pytestmark = pytest.mark.integration

@@ -46,7 +46,7 @@ def test_slim_python_base():
 
 
 def test_image_carries_kustomize():
-    """shared/kustomize.py renders kustomize sources with a `kustomize` (or kubectl) binary on PATH."""
+    """shared/source/kustomize.py renders kustomize sources with a `kustomize` (or kubectl) binary on PATH."""
     assert ("COPY", "--from=kustomize /usr/local/bin/kustomize /usr/local/bin/kustomize") in _final_stage()
 
 

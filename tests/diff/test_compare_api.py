@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.diff import OUT_OF_SYNC, SYNCED, ResourceDiff, compare, prune_diff, requires_pruning
-from shared.errors import StallingError
-from shared.ignore_differences import delete_paths, jq_paths, parse_json_pointer, rule_matches
-from shared.models import ResourceIgnoreDifferences
-from shared.normalize import normalize
-from shared.resources import ResourceKey
+from shared.core.errors import StallingError
+from shared.core.models import ResourceIgnoreDifferences
+from shared.core.resources import ResourceKey
+from shared.diff.compare import OUT_OF_SYNC, SYNCED, ResourceDiff, compare, prune_diff, requires_pruning
+from shared.diff.ignore_differences import delete_paths, jq_paths, parse_json_pointer, rule_matches
+from shared.diff.normalize import normalize
 
 
 def _cm(**data: str) -> dict:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.diff import OUT_OF_SYNC, SYNCED, compare
-from shared.models import ResourceIgnoreDifferences
+from shared.core.models import ResourceIgnoreDifferences
+from shared.diff.compare import OUT_OF_SYNC, SYNCED, compare
 
 CASES_DIR = Path(__file__).resolve().parent.parent / "testdata" / "diff"
 CASES = sorted(CASES_DIR.glob("*.yaml"))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from shared.managed_fields import (
+from shared.diff.managed_fields import (
     LAST_APPLIED_ANNOTATION,
     ManagedFieldsError,
     field_paths,
@@ -112,7 +112,7 @@ def test_remove_fields_descends_into_item_without_dot() -> None:
 
 
 def test_applied_fields_merges_apply_entries_and_falls_back_to_last_applied() -> None:
-    from shared.managed_fields import applied_fields_v1
+    from shared.diff.managed_fields import applied_fields_v1
 
     obj = _obj([
         {"manager": "wavecd", "operation": "Apply", "fieldsV1": {"f:spec": {"f:a": {}}}},
@@ -128,7 +128,7 @@ def test_applied_fields_merges_apply_entries_and_falls_back_to_last_applied() ->
 def test_last_applied_of_a_builtin_kind_owns_merge_lists_item_by_item() -> None:
     """kubectl's strategic merge: containers by name, container ports by containerPort, finalizers by value;
     a custom resource's lists stay whole (JSON merge patch); a Secret's stringData keys are data keys."""
-    from shared.managed_fields import applied_fields_v1
+    from shared.diff.managed_fields import applied_fields_v1
 
     applied = {"apiVersion": "apps/v1", "kind": "Deployment",
                "metadata": {"name": "w", "finalizers": ["a/b"]},
@@ -157,7 +157,7 @@ def test_last_applied_of_a_builtin_kind_owns_merge_lists_item_by_item() -> None:
 
 
 def test_lazy_tree_reports_bad_notation_when_walked() -> None:
-    from shared.managed_fields import FieldNode
+    from shared.diff.managed_fields import FieldNode
 
     node = FieldNode.lazy({"f:spec": {"x:bad": {}}})
     spec = node.fields["spec"]

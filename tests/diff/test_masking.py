@@ -8,8 +8,8 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.diff import compare
-from shared.masking import mask_object, mask_secret_pair
+from shared.diff.compare import compare
+from shared.diff.masking import mask_object, mask_secret_pair
 
 
 def _secret(data: dict | None = None, string_data: dict | None = None, annotations: dict | None = None) -> dict:

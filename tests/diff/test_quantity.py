@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from shared.quantity import InvalidQuantity, is_quantity, parse_quantity, quantity_equal
+from shared.diff.quantity import InvalidQuantity, is_quantity, parse_quantity, quantity_equal
 
 
 @pytest.mark.parametrize(("a", "b"), [

@@ -31,8 +31,8 @@ import redis
 import yaml
 from kubernetes import client
 
-from shared.masking import FIRST_MASK as MASK
-from shared.render import CACHE_PREFIX
+from shared.diff.masking import FIRST_MASK as MASK
+from shared.source.render import CACHE_PREFIX
 from tests.e2e.leaks import Place, flower_places, leaks, log_places, needles, redis_places
 from tests.e2e.pushing import Checkout
 from tests.e2e.recorder import ClusterRecorder, Event

@@ -9,8 +9,8 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from shared.errors import ConfigurationError
-from shared.git_credentials import (
+from shared.core.errors import ConfigurationError
+from shared.source.git_credentials import (
     AuthenticationFailed,
     CredentialStore,
     GitCallbacks,

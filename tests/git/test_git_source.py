@@ -9,9 +9,9 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from shared.errors import ConfigurationError, StallingError, TransientError
-from shared.git_credentials import CredentialStore
-from shared.git_source import RepoCache
+from shared.core.errors import ConfigurationError, StallingError, TransientError
+from shared.source.git_credentials import CredentialStore
+from shared.source.git_source import RepoCache
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {}\n"
 

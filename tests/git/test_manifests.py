@@ -13,17 +13,17 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.errors import WaveCDError
-from shared.git_source import RepoCache
-from shared.manifests import (
+from shared.core.errors import WaveCDError
+from shared.core.resources import ResourceKey
+from shared.source.git_source import RepoCache
+from shared.source.manifests import (
     DirectoryOptions,
     ManifestLimits,
     glob_match,
     load_manifests_from_dir,
     parse_manifest_text,
 )
-from shared.render import render_app
-from shared.resources import ResourceKey
+from shared.source.render import render_app
 
 TESTDATA = Path(__file__).parent.parent / "testdata" / "manifests"
 CASES = sorted((TESTDATA / "cases").glob("*.yaml"))

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared import render
-from shared.errors import ConfigurationError, StallingError
-from shared.git_source import RepoCache
-from shared.manifests import DirectoryOptions, load_manifests_from_dir
-from shared.render import app_changed, render_app, source_fingerprint
+from shared.core.errors import ConfigurationError, StallingError
+from shared.source import render
+from shared.source.git_source import RepoCache
+from shared.source.manifests import DirectoryOptions, load_manifests_from_dir
+from shared.source.render import app_changed, render_app, source_fingerprint
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {}\n"
 OPTS = DirectoryOptions()

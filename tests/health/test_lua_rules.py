@@ -274,8 +274,8 @@ _ARGOCD_CM_SCRIPT = 'return {status = "Degraded", message = "from argocd-cm"}'
 
 @pytest.mark.parametrize("form", ["manifest", "mounted-directory"])
 def test_workers_read_argocd_cm_and_it_wins_over_the_directory(tmp_path: Path, form: str) -> None:
-    from shared.services import Services
-    from shared.settings import Settings
+    from shared.core.settings import Settings
+    from shared.pipeline.services import Services
 
     lua_dir = tmp_path / "lua"
     _write(lua_dir, "example.com", "Widget", 'return {status = "Healthy", message = "from the directory"}')

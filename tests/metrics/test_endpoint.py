@@ -16,10 +16,10 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from scheduler.api import create_app
-from shared.app_lock import AppLocks
-from shared.app_store import AppStore
-from shared.services import Services
-from shared.settings import Settings
+from shared.core.settings import Settings
+from shared.pipeline.services import Services
+from shared.state.app_lock import AppLocks
+from shared.state.app_store import AppStore
 from tests.metrics.helpers import families, total, value
 from workers.celery_app import QUEUES, TASK_ROUTES
 

@@ -11,10 +11,10 @@ import redis
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared import log_context
-from shared.app_lock import AppLocks
-from shared.app_store import AppStore
-from shared.metrics import MetricsRecorder, render
+from shared.state.app_lock import AppLocks
+from shared.state.app_store import AppStore
+from shared.telemetry import log_context
+from shared.telemetry.metrics import MetricsRecorder, render
 
 pytestmark = pytest.mark.integration  # real Redis
 

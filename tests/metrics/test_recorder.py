@@ -10,9 +10,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from shared import log_context
-from shared.app_store import AppStore
-from shared.metrics import (
+from shared.state.app_store import AppStore
+from shared.telemetry import log_context
+from shared.telemetry.metrics import (
     APP_RECONCILE,
     GIT_REQUEST_TOTAL,
     MetricsError,
@@ -149,7 +149,7 @@ def test_redis_down_drops_the_batch_with_a_warning_instead_of_failing(caplog):
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     rec = MetricsRecorder(dead, batch_seconds=3600)
     rec.kube_request("get", 200)
-    with caplog.at_level(logging.WARNING, logger="shared.metrics"):
+    with caplog.at_level(logging.WARNING, logger="shared.telemetry.metrics"):
         rec.flush()
         assert rec.count_finished_sync("web") is None
     assert rec.pending() == 0

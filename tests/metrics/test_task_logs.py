@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from shared.settings import get_settings
+from shared.core.settings import get_settings
 from tests.metrics.test_worker_metrics import config_map
 from tests.pipeline.harness import Harness, manifests
 from workers import instrumentation, logging_context
@@ -48,7 +48,7 @@ def lines(buffer: io.StringIO) -> list[dict[str, Any]]:
 
 
 def test_setup_logging_handler_makes_every_line_json_with_the_task_context(json_logs):
-    log = logging.getLogger("shared.reconcile")
+    log = logging.getLogger("shared.pipeline.reconcile")
     log.info("outside any task")
     with logging_context.task_context("wavecd.diff", ("web",), {}):
         log.debug("comparing %s", "web")
@@ -56,7 +56,7 @@ def test_setup_logging_handler_makes_every_line_json_with_the_task_context(json_
         log.info("compared")
     first, inside, bound = lines(json_logs)
     assert first["message"] == "outside any task" and "app" not in first
-    assert inside == {**inside, "level": "DEBUG", "logger": "shared.reconcile", "message": "comparing web",
+    assert inside == {**inside, "level": "DEBUG", "logger": "shared.pipeline.reconcile", "message": "comparing web",
                       "task": "wavecd.diff", "app": "web"}
     assert bound["revision"] == "a" * 40 and bound["app"] == "web"
 
@@ -74,14 +74,14 @@ def test_exceptions_stay_inside_one_json_line(json_logs):
 @pytest.mark.parametrize("task", ["wavecd.wave_apply", "wavecd.health_check"])
 def test_step_task_lines_carry_the_operation(json_logs, task):
     with logging_context.task_context(task, STEP_ARGS, {}):
-        logging.getLogger("shared.sync_steps").info("applying")
+        logging.getLogger("shared.pipeline.sync_steps").info("applying")
     (line,) = lines(json_logs)
     assert (line.get("app"), line.get("operation")) == ("web", "op-1")
 
 
 def test_fetch_lines_carry_the_repository(json_logs):
     with logging_context.task_context("wavecd.fetch", ("https://git.example.com/org/repo.git",), {"due": []}):
-        logging.getLogger("shared.git_source").info("fetched")
+        logging.getLogger("shared.source.git_source").info("fetched")
     (line,) = lines(json_logs)
     assert line.get("repo") == "https://git.example.com/org/repo.git"
 
@@ -109,7 +109,7 @@ def test_the_task_parameter_table_matches_the_tasks(redis_url, monkeypatch):
     """`task_context` names positional arguments from a table; it must follow the real signatures."""
     import inspect
 
-    from shared.settings import get_settings
+    from shared.core.settings import get_settings
     from workers import tasks
 
     monkeypatch.setenv("WAVECD_REDIS_URL", redis_url)  # reading a task finalizes the Celery app's config

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from scheduler.metrics import queue_keys
-from shared import git_source
-from shared.metrics import render
+from shared.source import git_source
+from shared.telemetry.metrics import render
 from tests.metrics.helpers import total, value
 from tests.pipeline.harness import Harness, manifests
 
@@ -69,5 +69,5 @@ def test_syncs_kube_requests_and_reconciles_are_counted(harness: Harness, git_fa
     if hasattr(git_source, "on_request"):
         assert total(text, "argocd_git_request_total") >= 1
     else:
-        pytest.xfail("shared.git_source has no `on_request` hook yet: git requests cannot be counted "
+        pytest.xfail("shared.source.git_source has no `on_request` hook yet: git requests cannot be counted "
                      "(the rest of this test passed)")

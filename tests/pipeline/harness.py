@@ -22,7 +22,7 @@ import yaml
 from celery import Celery
 from kubernetes import client, config, watch
 
-from shared.app_store import AppStore
+from shared.state.app_store import AppStore
 from workers.celery_app import TASK_ROUTES
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,8 +22,8 @@ from typer.testing import CliRunner, Result
 
 from scheduler.api import create_app
 from scheduler.cli import cli
-from shared.services import Services
-from shared.settings import Settings
+from shared.core.settings import Settings
+from shared.pipeline.services import Services
 from tests.api.serving import serve
 from tests.pipeline.harness import GROUP, VERSION, Harness, manifests
 

@@ -21,10 +21,10 @@ from typer.testing import CliRunner, Result
 
 from scheduler.api import create_app
 from scheduler.cli import cli
-from shared.app_store import AppStore
-from shared.reconcile import diff_key
-from shared.services import Services
-from shared.settings import Settings
+from shared.core.settings import Settings
+from shared.pipeline.reconcile import diff_key
+from shared.pipeline.services import Services
+from shared.state.app_store import AppStore
 from tests.api.conftest import queued_tasks
 from tests.api.serving import serve
 

@@ -7,8 +7,8 @@ import time
 import pytest
 from kubernetes import client
 
-from shared.app_actions import IN_PROGRESS, NO_OPERATION, ActionError, AppActions
-from shared.app_lock import AppLocks
+from shared.apps.app_actions import IN_PROGRESS, NO_OPERATION, ActionError, AppActions
+from shared.state.app_lock import AppLocks
 from tests.pipeline.harness import Harness, manifests
 from tests.pipeline.objects import cm, deployment, job_hook, secret
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from shared.app_index import TICK_HEARTBEAT_KEY
+from shared.pipeline.app_index import TICK_HEARTBEAT_KEY
 from tests.pipeline.harness import Harness, WriteRecorder, manifests
 
 pytestmark = pytest.mark.integration

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared import hooks
-from shared.errors import StallingError
-from shared.resources import HOOK_ANNOTATION
-from shared.sync_plan import sync_wave
+from shared.core.errors import StallingError
+from shared.core.resources import HOOK_ANNOTATION
+from shared.sync import hooks
+from shared.sync.plan import sync_wave
 
 CASES = sorted((Path(__file__).parents[1] / "testdata" / "plan" / "hooks").glob("*.yaml"))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.kind_order import KIND_ORDER, UNLISTED_KIND_INDEX, kind_order_index
+from shared.sync.kind_order import KIND_ORDER, UNLISTED_KIND_INDEX, kind_order_index
 
 
 def test_listed_kinds_follow_argo_cd_order() -> None:

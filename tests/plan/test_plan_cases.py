@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.errors import StallingError
-from shared.resources import ResourceKey
-from shared.sync_options import SyncOptions
-from shared.sync_plan import PlanStep, SyncPlan, plan_sync
+from shared.core.errors import StallingError
+from shared.core.resources import ResourceKey
+from shared.sync.options import SyncOptions
+from shared.sync.plan import PlanStep, SyncPlan, plan_sync
 
 CASES = sorted((Path(__file__).parents[1] / "testdata" / "plan").glob("*.yaml"))
 

@@ -7,9 +7,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.kind_order import kind_order_index
-from shared.resources import ResourceKey
-from shared.sync_plan import ACTION_PRUNE, SyncPlan, plan_sync
+from shared.core.resources import ResourceKey
+from shared.sync.kind_order import kind_order_index
+from shared.sync.plan import ACTION_PRUNE, SyncPlan, plan_sync
 
 _PHASE_ORDER = {"PreSync": 0, "Sync": 1, "PostSync": 2, "SyncFail": 3}
 _KINDS = [("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Service"), ("apps/v1", "Deployment"),

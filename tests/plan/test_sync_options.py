@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.errors import StallingError
-from shared.models import SyncPolicy
-from shared.sync_options import SyncOptions
+from shared.core.errors import StallingError
+from shared.core.models import SyncPolicy
+from shared.sync.options import SyncOptions
 
 CASES = sorted((Path(__file__).parents[1] / "testdata" / "plan" / "sync_options").glob("*.yaml"))
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from shared.services import Services
-from shared.settings import Settings
+from shared.core.settings import Settings
+from shared.pipeline.services import Services
 from tests.fixtures.kube import KubeEnv
 from tests.project.crds import APPLICATION_CRD, APPPROJECT_CRD, install_crd
 from tests.project.driver import World

@@ -13,9 +13,9 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from shared.reconcile import RefreshOutcome, refresh_app
-from shared.services import Services
-from shared.sync_steps import health_check, wave_apply
+from shared.pipeline.reconcile import RefreshOutcome, refresh_app
+from shared.pipeline.services import Services
+from shared.pipeline.sync_steps import health_check, wave_apply
 
 GROUP, VERSION = "argoproj.io", "v1alpha1"
 MAX_STEPS = 50

@@ -19,9 +19,9 @@ from typer.testing import CliRunner, Result
 
 from scheduler.api import create_app
 from scheduler.cli import cli
-from shared.project import catalog
-from shared.services import Services
-from shared.settings import Settings
+from shared.core.settings import Settings
+from shared.pipeline import project_catalog as catalog
+from shared.pipeline.services import Services
 from tests.api.serving import serve
 from tests.fixtures.celery import WorkerPool
 from tests.fixtures.kube import KubeEnv

@@ -13,8 +13,8 @@ import yaml
 from kubernetes import client
 
 from sandbox.server import SandboxServer
-from shared.project import catalog
-from shared.project.declarative import refresh_declarative
+from shared.pipeline import project_catalog as catalog
+from shared.pipeline.project_declarative import refresh_declarative
 from tests.fixtures.git import GitFactory
 from tests.fixtures.kube import KubeEnv
 from tests.fixtures.redis import free_port

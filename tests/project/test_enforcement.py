@@ -11,7 +11,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from shared.reconcile import refresh_app
+from shared.pipeline.reconcile import refresh_app
 from tests.fixtures.git import GitFactory
 from tests.project.driver import World, application, configmap, reconcile, unique
 

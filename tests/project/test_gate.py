@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 import redis
 
-from shared.models import Application
-from shared.project import catalog
-from shared.project.gate import Admitted, ClusterUnreachable, ensure_reachable, window_gate
+from shared.core.models import Application
+from shared.core.settings import Settings
+from shared.pipeline import project_catalog as catalog
+from shared.pipeline.project_gate import Admitted, ClusterUnreachable, ensure_reachable, window_gate
+from shared.pipeline.services import Services
 from shared.project.model import AppProject
 from shared.project.permissions import Destination
-from shared.services import Services
-from shared.settings import Settings
 
 NOON = datetime(2026, 5, 4, 12, 0, tzinfo=UTC).timestamp()  # a Monday
 APP = Application.parse({"metadata": {"name": "web"}, "spec": {

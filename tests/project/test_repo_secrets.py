@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.git_credentials import CredentialStore, GitCallbacks, credentials_from_secrets
-from shared.project.declarative import refresh_declarative
+from shared.pipeline.project_declarative import refresh_declarative
+from shared.source.git_credentials import CredentialStore, GitCallbacks, credentials_from_secrets
 from tests.fixtures.git import GitFactory, GitHttpServer
 from tests.project.driver import World, application, configmap, reconcile, unique
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.models import Application
+from shared.core.models import Application
+from shared.pipeline.project_orphans import find_orphans
 from shared.project.globs import glob_match
 from shared.project.model import AppProject, ProjectError, default_project
-from shared.project.orphans import find_orphans
 from shared.project.permissions import Destination, destination_permitted, group_kind_permitted, source_permitted
 from shared.project.verdict import PlannedResource, app_violations, namespaced_mode_violations, resource_violations
 from shared.project.windows import WindowVerdict, can_sync, matching_windows, window_state

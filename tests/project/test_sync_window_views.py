@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from scheduler.api import create_app
 from scheduler.cli import cli
-from shared.services import Services
+from shared.pipeline.services import Services
 from tests.api.serving import serve
 from tests.fixtures.git import GitFactory
 from tests.project.driver import World, application, configmap, reconcile, unique

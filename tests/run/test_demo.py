@@ -12,10 +12,10 @@ import pygit2
 import pytest
 import yaml
 
-from shared.demo import DemoRepo, create_demo_repo, demo_application, demo_manifests
-from shared.errors import ConfigurationError
-from shared.models import Application
-from shared.resources import SYNC_WAVE_ANNOTATION
+from shared.apps.demo import DemoRepo, create_demo_repo, demo_application, demo_manifests
+from shared.core.errors import ConfigurationError
+from shared.core.models import Application
+from shared.core.resources import SYNC_WAVE_ANNOTATION
 
 
 def _docs(files: dict[str, str]) -> list[dict[str, Any]]:

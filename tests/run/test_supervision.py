@@ -24,8 +24,8 @@ from scheduler.cli.run import (
     rotate_log,
     write_cli_config,
 )
-from shared.app_store import AppStore
-from shared.errors import ConfigurationError
+from shared.core.errors import ConfigurationError
+from shared.state.app_store import AppStore
 
 
 def _supervisor(tmp_path: Path) -> tuple[Supervisor, list[str]]:

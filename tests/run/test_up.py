@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.app_store import AppStore
-from shared.demo import DemoRepo
+from shared.apps.demo import DemoRepo
+from shared.state.app_store import AppStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shared.models import Application
-from shared.settings import Settings
+from shared.core.models import Application
+from shared.core.settings import Settings
 
 TESTDATA = Path(__file__).resolve().parent.parent / "testdata" / "webhooks"
 PROVIDER_CASES = sorted((TESTDATA / "providers").glob("*.json"))

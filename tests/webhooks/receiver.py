@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI
 
 from scheduler.webhook import create_webhook_router
-from shared.models import Application
-from shared.settings import Settings
+from shared.core.models import Application
+from shared.core.settings import Settings
 from tests.webhooks.cases import settings as make_settings
 
 

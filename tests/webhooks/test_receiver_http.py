@@ -12,7 +12,7 @@ import httpx
 import pytest
 import uvicorn
 
-from shared.repo_url import normalize_repo_url
+from shared.core.repo_url import normalize_repo_url
 from tests.webhooks.cases import (
     PROVIDER_CASES,
     auth_headers,

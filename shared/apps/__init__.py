@@ -1,0 +1,1 @@
+"""What users ask of Applications: create, update, delete, sync, rollback, terminate, manifests, the demo."""

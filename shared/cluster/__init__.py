@@ -1,0 +1,1 @@
+"""Access to destination clusters: the client facade, discovery, the live-object cache and Kubernetes' errors."""

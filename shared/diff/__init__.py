@@ -1,0 +1,1 @@
+"""Comparing desired with live: normalization, ignore rules, managed fields, quantities and Secret masking."""

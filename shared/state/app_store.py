@@ -1,0 +1,257 @@
+"""WaveCD's state in Redis: the app index, each app's status, its operation, and the due schedule.
+
+Everything a reader needs fast (the API, the CLI, the beat tick) is here under `wavecd:*` keys. Status
+writes are fenced: a Lua script stores a document only while the writer's lock token still owns the
+app's lock and its fencing number is not older than the last write, so a task that lost its lock
+(expired, taken over after a crash) can never overwrite a newer operation's result.
+The cluster keeps a copy of status on each Application, so a wiped Redis is rebuilt from there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+
+from shared.state.app_lock import LockToken, lock_key
+
+_TRANSITION = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+local raw = redis.call('HGET', KEYS[2], 'operation')
+if not raw then
+  return -1
+end
+local op = cjson.decode(raw)
+if op['id'] ~= ARGV[3] or tostring(op['progress']['seq']) ~= ARGV[4] then
+  return -1
+end
+-- A terminate that came in since the chain read the operation stays visible: the chain ends it next step.
+local doc = ARGV[5]
+if op['phase'] == 'Terminating' then
+  local needle = '"phase":"Running"'
+  local at = string.find(doc, needle, 1, true)
+  if at then
+    doc = string.sub(doc, 1, at - 1) .. '"phase":"Terminating"' .. string.sub(doc, at + string.len(needle))
+  end
+end
+redis.call('HSET', KEYS[2], 'operation', doc, 'fence', ARGV[2])
+return 1
+"""
+
+# Edits the text rather than re-encoding (cjson would turn empty lists into objects). The documents are
+# written with sorted keys and no spaces, and only the operation itself has a "phase" of "Running".
+_MARK_TERMINATING = """
+local raw = redis.call('HGET', KEYS[1], 'operation')
+if not raw then
+  return 0
+end
+local needle = '"phase":"Running"'
+local at = string.find(raw, needle, 1, true)
+if not at then
+  return 0
+end
+local edited = string.sub(raw, 1, at - 1) .. '"phase":"Terminating"' .. string.sub(raw, at + string.len(needle))
+redis.call('HSET', KEYS[1], 'operation', edited)
+return 1
+"""
+
+_FENCED_SET = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+local last = tonumber(redis.call('HGET', KEYS[2], 'fence') or '0')
+if tonumber(ARGV[2]) < last then
+  return 0
+end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4], 'fence', ARGV[2])
+return 1
+"""
+
+APPS_KEY = "wavecd:apps"
+DUE_KEY = "wavecd:due"
+RUNNING_KEY = "wavecd:running"
+
+
+def state_key(app: str) -> str:
+    return f"wavecd:state:{app}"
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), sort_keys=True, default=str)
+
+
+class StaleWriterError(Exception):
+    """A fenced write was refused: the writer no longer owns the app's lock."""
+
+
+class AppStore:
+    """Typed access to the keys; one per process, bound to its Redis client."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+        self._fenced_set = client.register_script(_FENCED_SET)
+        self._transition = client.register_script(_TRANSITION)
+        self._mark_terminating = client.register_script(_MARK_TERMINATING)
+
+    # -- the app index (Applications as last read from the cluster) -------------------------------
+    def put_app(self, name: str, obj: dict[str, Any]) -> bool:
+        """Store an Application (metadata + spec); True when it is new or its spec changed."""
+        doc = _json({"metadata": obj.get("metadata", {}), "spec": obj.get("spec", {}),
+                     "apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"),
+                     "operation": obj.get("operation")})
+        old = self.redis.hget(APPS_KEY, name)
+        if old is not None and json.loads(old).get("spec") == json.loads(doc).get("spec") \
+                and json.loads(old).get("metadata", {}).get("deletionTimestamp") == \
+                obj.get("metadata", {}).get("deletionTimestamp"):
+            if old.decode() != doc:
+                self.redis.hset(APPS_KEY, name, doc)
+            return False
+        self.redis.hset(APPS_KEY, name, doc)
+        return True
+
+    def get_app(self, name: str) -> dict[str, Any] | None:
+        raw = self.redis.hget(APPS_KEY, name)
+        return json.loads(raw) if raw else None
+
+    def all_apps(self) -> dict[str, dict[str, Any]]:
+        return {k.decode(): json.loads(v) for k, v in self.redis.hgetall(APPS_KEY).items()}
+
+    def all_apps_raw(self) -> dict[str, bytes]:
+        """The stored documents as bytes: callers that memoize parsing compare these."""
+        return {k.decode(): v for k, v in self.redis.hgetall(APPS_KEY).items()}
+
+    def sources(self, names: list[str]) -> list[dict[str, Any] | None]:
+        raws = self.redis.mget([f"wavecd:source:{n}" for n in names]) if names else []
+        return [json.loads(r) if r else None for r in raws]
+
+    def set_sources(self, values: dict[str, dict[str, Any]]) -> None:
+        if values:
+            self.redis.mset({f"wavecd:source:{n}": _json(v) for n, v in values.items()})
+
+    def app_names(self) -> list[str]:
+        return sorted(k.decode() for k in self.redis.hkeys(APPS_KEY))
+
+    def remove_app(self, name: str) -> None:
+        pipe = self.redis.pipeline()
+        pipe.hdel(APPS_KEY, name)
+        pipe.zrem(DUE_KEY, name)
+        pipe.srem(RUNNING_KEY, name)
+        pipe.delete(state_key(name), f"wavecd:source:{name}")
+        pipe.execute()
+
+    # -- due schedule -----------------------------------------------------------------------------
+    def schedule(self, name: str, at: float) -> None:
+        self.redis.zadd(DUE_KEY, {name: at})
+
+    def schedule_if_absent(self, name: str, at: float) -> None:
+        self.redis.zadd(DUE_KEY, {name: at}, nx=True)
+
+    def pop_due(self, now: float, next_at: dict[str, float] | None = None, limit: int = 1000) -> list[str]:
+        """Apps whose time has come; each is rescheduled (at `next_at[name]`) in the same step."""
+        names = [n.decode() for n in self.redis.zrangebyscore(DUE_KEY, "-inf", now, start=0, num=limit)]
+        if names and next_at is not None:
+            self.redis.zadd(DUE_KEY, {n: next_at.get(n, now) for n in names})
+        return names
+
+    # -- status and operation (fenced) --------------------------------------------------------------
+    def write(self, token: LockToken, field: str, doc: dict[str, Any]) -> None:
+        """Store `status` or `operation` for the lock holder; StaleWriterError when it lost the lock."""
+        ok = self._fenced_set(keys=[lock_key(token.app), state_key(token.app)],
+                              args=[token.value, token.fence, field, _json(doc)])
+        if not ok:
+            raise StaleWriterError(f"app {token.app}: lock token {token.fence} no longer owns the lock")
+
+    def transition(self, token: LockToken, op: dict[str, Any], expected_seq: int) -> bool:
+        """Store `op` only if the stored operation is still the same one at `expected_seq`.
+
+        This is the compare-and-set that keeps an operation chain single: of two deliveries of one
+        task, only the first moves the chain on; the second finds the sequence number changed and
+        stops. StaleWriterError when the token lost the lock; False when the chain moved on.
+        """
+        result = int(self._transition(keys=[lock_key(token.app), state_key(token.app)],
+                                      args=[token.value, token.fence, op["id"], str(expected_seq),
+                                            _json(op)]))
+        if result == 0:
+            raise StaleWriterError(f"app {token.app}: lock token {token.fence} no longer owns the lock")
+        return result == 1
+
+    def write_unfenced(self, app: str, field: str, doc: dict[str, Any]) -> None:
+        """Seed a field outside any operation (rebuilding Redis from the cluster)."""
+        self.redis.hset(state_key(app), field, _json(doc))
+
+    def read(self, app: str, field: str) -> dict[str, Any] | None:
+        raw = self.redis.hget(state_key(app), field)
+        return json.loads(raw) if raw else None
+
+    def status(self, app: str) -> dict[str, Any]:
+        return self.read(app, "status") or {}
+
+    def operation(self, app: str) -> dict[str, Any] | None:
+        return self.read(app, "operation")
+
+    def has_state(self, app: str) -> bool:
+        return bool(self.redis.hexists(state_key(app), "status"))
+
+    # -- operation log: when each operation started and ended (audit, and the exclusivity tests) ----
+    def log_operation(self, app: str, op_id: str, event: str, phase: str = "") -> None:
+        key = f"wavecd:oplog:{app}"
+        pipe = self.redis.pipeline()
+        pipe.rpush(key, _json({"op": op_id, "event": event, "phase": phase, "at": time.time()}))
+        pipe.ltrim(key, -200, -1)
+        pipe.expire(key, 7 * 86400)
+        pipe.execute()
+
+    def operation_log(self, app: str) -> list[dict[str, Any]]:
+        return [json.loads(raw) for raw in self.redis.lrange(f"wavecd:oplog:{app}", 0, -1)]
+
+    # -- running operations (for orphan detection by the tick) -------------------------------------
+    def mark_running(self, app: str) -> None:
+        self.redis.sadd(RUNNING_KEY, app)
+
+    def clear_running(self, app: str) -> None:
+        self.redis.srem(RUNNING_KEY, app)
+
+    def running(self) -> list[str]:
+        return sorted(n.decode() for n in self.redis.smembers(RUNNING_KEY))
+
+    # -- requests from users ------------------------------------------------------------------------
+    def request_sync(self, app: str, request: dict[str, Any]) -> None:
+        self.redis.set(f"wavecd:sync-request:{app}", _json({**request, "requestedAt": time.time()}), ex=3600)
+
+    def take_sync_request(self, app: str) -> dict[str, Any] | None:
+        raw = self.redis.getdel(f"wavecd:sync-request:{app}")
+        return json.loads(raw) if raw else None
+
+    def peek_sync_request(self, app: str) -> dict[str, Any] | None:
+        raw = self.redis.get(f"wavecd:sync-request:{app}")
+        return json.loads(raw) if raw else None
+
+    def request_terminate(self, app: str) -> None:
+        """Ask the running chain to stop at its next step, and show the operation as Terminating meanwhile.
+
+        Only the phase of a Running operation changes (atomically, in Lua); the chain, which owns the
+        operation, ends it as Failed "Operation terminated" when it next looks.
+        """
+        self.redis.set(f"wavecd:terminate:{app}", "1", ex=3600)
+        self._mark_terminating(keys=[state_key(app)])
+
+    def terminate_requested(self, app: str) -> bool:
+        return bool(self.redis.exists(f"wavecd:terminate:{app}"))
+
+    def clear_terminate(self, app: str) -> None:
+        self.redis.delete(f"wavecd:terminate:{app}")
+
+    def request_hard_refresh(self, app: str) -> None:
+        self.redis.set(f"wavecd:hard-refresh:{app}", "1", ex=3600)
+
+    def take_hard_refresh(self, app: str) -> bool:
+        return self.redis.getdel(f"wavecd:hard-refresh:{app}") is not None
+
+    # -- what the last fetch resolved for each app ---------------------------------------------------
+    def source(self, app: str) -> dict[str, Any] | None:
+        raw = self.redis.get(f"wavecd:source:{app}")
+        return json.loads(raw) if raw else None

@@ -1,0 +1,1 @@
+"""What WaveCD tells operators: Prometheus metrics under Argo CD's names and the log context of a task."""
