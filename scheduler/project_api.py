@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.params import Depends
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from scheduler.api import body_of
 from scheduler.request_body import InvalidBody, parse_document
 from shared.apps.project_admin import (
     ProjectAction,
@@ -173,7 +174,8 @@ def create_project_router(svc: Services, tasks: Any, read: list[Depends], write:
 
     @router.post("/projects/{name}/destinations", status_code=202, response_model=ChangeAccepted,
                  dependencies=write, tags=["projects"])
-    def add_project_destination(name: str, body: Annotated[DestinationRequest, Body()]) -> dict[str, Any]:
+    def add_project_destination(name: str, body: Annotated[DestinationRequest, Depends(body_of(DestinationRequest))],
+                                ) -> dict[str, Any]:
         project = _load(svc, name)
         if not (body.server or body.name) or (body.server and body.name):
             raise ProjectApiError(422, "a destination names a cluster by server or by name (exactly one)")
@@ -187,7 +189,8 @@ def create_project_router(svc: Services, tasks: Any, read: list[Depends], write:
 
     @router.post("/projects/{name}/sources", status_code=202, response_model=ChangeAccepted,
                  dependencies=write, tags=["projects"])
-    def add_project_source(name: str, body: Annotated[SourceRequest, Body()]) -> dict[str, Any]:
+    def add_project_source(name: str,
+                           body: Annotated[SourceRequest, Depends(body_of(SourceRequest))]) -> dict[str, Any]:
         project = _load(svc, name)
         url = body.repo_url.strip()
         if "://" in url:

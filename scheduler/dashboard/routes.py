@@ -4,7 +4,9 @@ Pages live where Argo CD's UI has them (`/applications`, `/applications/<name>`,
 refreshes a page's live part by fetching `/ui/fragments/...` every two seconds (the same templates,
 server-rendered), so nothing but HTML and a small script reaches the browser. Actions are JSON POSTs
 under `/ui/actions/...`: checked by `shared.apps.app_actions` with Argo CD's refusals, handed to the workers
-exactly as the REST API hands them, and refused errors come back as the API's `{"error", "code"}`.
+exactly as the REST API hands them, and refused errors come back as the API's `{"error", "code"}`. An
+action's body is read only after the session and CSRF checks (`body_of`, a dependency, not a FastAPI body
+parameter, which FastAPI would read first): without a session any body is answered 401, never 413 or 422.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from scheduler.api import body_of
 from scheduler.dashboard.session import Role, Sessions, check_origin, safe_next
 from scheduler.dashboard.views import AppDetail, AppRow, DashboardReader
 from shared.apps.app_actions import ActionError, AppActions
@@ -184,7 +187,8 @@ def create_dashboard_router(svc: Services, tasks: TaskSender, sessions: Sessions
 
     # -- actions ---------------------------------------------------------------------------------------
     @router.post("/ui/actions/applications/{name}/sync", dependencies=writes, status_code=202)
-    def sync(name: str, body: DashboardSync) -> dict[str, Any]:
+    def sync(name: str,
+             body: Annotated[DashboardSync, Depends(body_of(DashboardSync, optional=True))]) -> dict[str, Any]:
         repo = repo_of(name)
         options = ["ApplyOutOfSyncOnly=true"] if body.apply_out_of_sync_only else None
         resources = [r.model_dump() for r in body.resources] if body.resources else None
@@ -201,7 +205,8 @@ def create_dashboard_router(svc: Services, tasks: TaskSender, sessions: Sessions
         return {"message": f"{'hard refresh' if hard else 'refresh'} of application '{name}' requested"}
 
     @router.post("/ui/actions/applications/{name}/rollback", dependencies=writes, status_code=202)
-    def rollback(name: str, body: DashboardRollback) -> dict[str, Any]:
+    def rollback(name: str,
+                 body: Annotated[DashboardRollback, Depends(body_of(DashboardRollback))]) -> dict[str, Any]:
         actions.rollback(name, body.id, prune=body.prune, dry_run=body.dry_run)
         tasks.refresh(name)
         return {"message": f"rollback of application '{name}' to history id {body.id} requested"}
@@ -212,7 +217,8 @@ def create_dashboard_router(svc: Services, tasks: TaskSender, sessions: Sessions
         return {"message": f"operation of application '{name}' is terminating"}
 
     @router.post("/ui/actions/applications/{name}/delete", dependencies=writes, status_code=202)
-    def delete(name: str, body: DashboardDelete) -> dict[str, Any]:
+    def delete(name: str,
+               body: Annotated[DashboardDelete, Depends(body_of(DashboardDelete, optional=True))]) -> dict[str, Any]:
         repo_of(name)
         tasks.app_admin("delete", name, body.cascade)
         return {"message": f"application '{name}' delete requested"}
