@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
+from urllib.parse import quote
 
 import typer
 import yaml
@@ -313,6 +314,19 @@ def conditions_summary(status: dict[str, Any]) -> str:
     return ",".join(items) or "<none>"
 
 
+def sync_window_status(client: ApiClient, name: str) -> str | None:
+    """`argocd app get`'s SyncWindow line: "Sync Allowed", "Sync Denied" or "Manual Allowed" from the
+    project's windows that apply to the app now, as the API's sync-windows endpoint decides; None (no
+    line, as Argo CD prints none) when no window applies or the server cannot say (a missing project)."""
+    try:
+        windows = client._call("GET", f"/api/v1/applications/{quote(name, safe='')}/syncwindows")
+    except ClientError:
+        return None
+    if not windows.get("assignedWindows"):
+        return None
+    return str(windows.get("status") or "") or None
+
+
 @cli.command("get")
 def get_app(
     name: str,
@@ -325,6 +339,7 @@ def get_app(
     _check_output(output, ("json", "yaml", "wide"))
     with _api(server, auth_token) as client:
         app = _refresh_and_wait(client, name, hard_refresh) if (refresh or hard_refresh) else client.get_app(name)
+        window = None if output in ("json", "yaml") else sync_window_status(client, name)
     if output in ("json", "yaml"):
         _print_structured(app, output)
         return
@@ -337,7 +352,7 @@ def get_app(
              ("Server", destination.get("server") or destination.get("name") or ""),
              ("Namespace", destination.get("namespace", "")), ("Repo", source.get("repoURL", "")),
              ("Target", source.get("targetRevision", "HEAD")), ("Path", source.get("path", "")),
-             ("SyncWindow", "Sync Allowed"), ("Sync Policy", policy),
+             *([("SyncWindow", window)] if window else []), ("Sync Policy", policy),
              ("Sync Status", f"{sync.get('status', 'Unknown')}"
                              + (f" to {source.get('targetRevision', 'HEAD')} ({_short(sync.get('revision'))})"
                                 if sync.get("revision") else "")),
