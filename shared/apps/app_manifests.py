@@ -19,6 +19,7 @@ from shared.core.models import Application
 from shared.core.resources import ResourceKey
 from shared.diff.masking import mask_object
 from shared.pipeline.desired_state import load_desired, resolve_commit
+from shared.pipeline.project_gate import admit_source
 
 if TYPE_CHECKING:
     from shared.pipeline.services import Services
@@ -71,6 +72,7 @@ def produce_manifests(svc: Services, request_id: str) -> str:
         app = Application.parse(doc)
         cluster = svc.clusters.for_destination(app.spec.destination)
         if record.source == "git":
+            admit_source(svc, app)  # the project permits the app and its repository's credentials serve it
             commit = resolve_commit(svc, app, record.revision)
             objects = load_desired(svc, app, commit, cluster).objects
         else:

@@ -1,7 +1,9 @@
-"""Where the pipeline asks the app's project and cluster for permission: five calls, one line at each site.
+"""Where the pipeline asks the app's project and cluster for permission: one call, one line at each site.
 
 * `admit` at the start of a reconcile: the project exists and permits the app's namespace, sources and
-  destination, else a ProjectError (an `InvalidSpecError` condition; the app is never synced).
+  destination, and no source's credentials are scoped to another project, else a ProjectError (an
+  `InvalidSpecError` condition; the app is never synced). `admit_source` is the same check for a read of
+  the app's git content outside a reconcile.
 * `window_gate` where a reconcile decides to sync: sync windows hold back automated syncs, and manual
   ones unless `manualSync`; the verdict is shown as a `SyncWindow` condition ("Sync Denied").
 * `ensure_reachable` before the comparison: a cluster the background probe found down fails fast.
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from shared.cluster.kube_errors import UnknownKind
 from shared.core.errors import TransientError, WaveCDError
 from shared.core.models import Application
+from shared.core.repo_url import redact_url
 from shared.core.resources import ResourceKey
 from shared.operation.model import RUNNING, TERMINATING
 from shared.pipeline import project_catalog as catalog
@@ -40,8 +43,8 @@ if TYPE_CHECKING:
     from shared.pipeline.desired_state import DesiredState
     from shared.pipeline.services import Services
 
-__all__ = ["Admitted", "ClusterUnreachable", "admit", "ensure_reachable", "refuse_plan", "resolve_destination",
-           "warn_orphans", "window_gate"]
+__all__ = ["Admitted", "ClusterUnreachable", "admit", "admit_source", "ensure_reachable", "ensure_repo_scope",
+           "refuse_plan", "repo_scope_problems", "resolve_destination", "warn_orphans", "window_gate"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,7 @@ def admit(svc: Services, app: Application) -> Admitted:
     operation's objects at its start, as Argo CD validates a sync when it starts, and it judges the next.
     """
     refresh_declarative(svc)
+    ensure_repo_scope(svc, app)
     destination = resolve_destination(svc.clusters, app)
     operation = svc.store.operation(app.name) or {}
     if operation.get("phase") in (RUNNING, TERMINATING):
@@ -87,6 +91,45 @@ def admit(svc: Services, app: Application) -> Admitted:
     if problems:
         raise ProjectError("; ".join(problems))
     return Admitted(project, destination)
+
+
+def repo_scope_problems(svc: Services, app: Application) -> list[str]:
+    """Argo CD's project-scoped repositories: a repository Secret with `project: p` serves only apps of p.
+
+    The git cache holds one clone per repository, fetched with whichever credential the fetch found (see
+    `CredentialStore.for_url`), so an app of another project that has no credential of its own for the
+    repository (scoped to its project, or unscoped) would read what p's credential fetched. Argo CD would
+    fetch for it without credentials; here it is refused instead, naming no other project. Credentials in
+    the app's own URL do not count: the fetch does not use them when a Secret matches."""
+    credentials = svc.repos.credentials
+    project = app.spec.project or "default"
+    sources = ([app.spec.source] if app.spec.source else []) + list(app.spec.sources or [])
+    problems = []
+    for source in sources:
+        url = source.repo_url
+        if credentials.scoped_elsewhere(url, project) and credentials.for_url(url, project) is None:
+            problems.append(f"repository {redact_url(url)} is declared for another project: project "
+                            f"'{project}' has no credentials for it")
+    return problems
+
+
+def ensure_repo_scope(svc: Services, app: Application) -> None:
+    """ProjectError (InvalidSpecError) when a source's repository credentials belong to another project."""
+    problems = repo_scope_problems(svc, app)
+    if problems:
+        raise ProjectError("; ".join(dict.fromkeys(problems)))
+
+
+def admit_source(svc: Services, app: Application) -> None:
+    """What reading the app's git content (outside a reconcile, e.g. `app manifests`) needs: the project
+    exists and permits the app, and the repository's credentials serve the app's project."""
+    refresh_declarative(svc)
+    ensure_repo_scope(svc, app)
+    project = read_project(svc, app.spec.project)
+    problems = app_violations(project, app, resolve_destination(svc.clusters, app), svc.settings.app_namespace,
+                              project_clusters(svc, project.name))
+    if problems:
+        raise ProjectError("; ".join(problems))
 
 
 class ClusterUnreachable(TransientError):

@@ -38,7 +38,8 @@ _FIELDS = {"username", "password", "sshPrivateKey"}
 class RepoCredential:
     """One credential entry. `exact` entries (Argo CD repository secrets) match a single repository.
 
-    From Secrets also: `insecure` (accept any server certificate), `name`, `project`, and
+    From Secrets also: `insecure` (accept any server certificate), `name`, `project` (Argo CD's
+    project-scoped repositories: the entry serves only apps of that project), and
     `tlsClientCertData`/`tlsClientCertKey`, kept and never shown; libgit2 has no client-certificate hook,
     so a server that demands one refuses the fetch with its own TLS error."""
 
@@ -96,19 +97,35 @@ class CredentialStore:
     def __repr__(self) -> str:
         return f"CredentialStore({len(self.entries)} entries)"
 
-    def for_url(self, url: str) -> RepoCredential | None:
-        for entry in self.entries:
-            if entry.exact and _scheme(entry.url) == _scheme(url) and same_repo(entry.url, url):
-                return entry
+    def for_url(self, url: str, project: str | None = None) -> RepoCredential | None:
+        """The credential for `url` as an app of `project` may use it, as Argo CD's GetRepository picks:
+        an entry scoped to that project first, then an unscoped one; an entry scoped to another project
+        never. With `project=None` (the per-repository fetch, which serves apps of every project) any
+        entry may be used, unscoped first: the project gate decides which apps may read what it fetched."""
+        exact = [e for e in self.entries
+                 if e.exact and _scheme(e.url) == _scheme(url) and same_repo(e.url, url)]
+        found = _pick(exact, project)
+        if found is not None:
+            return found
         key = _match_key(url)
-        best: RepoCredential | None = None
+        by_length: dict[int, list[RepoCredential]] = {}
         for entry in self.entries:
-            if entry.exact:
-                continue
-            prefix = _match_key(entry.url)
-            if key.startswith(prefix) and (best is None or len(prefix) > len(_match_key(best.url))):
-                best = entry
-        return best
+            if not entry.exact and key.startswith(prefix := _match_key(entry.url)):
+                by_length.setdefault(len(prefix), []).append(entry)
+        for length in sorted(by_length, reverse=True):
+            found = _pick(by_length[length], project)
+            if found is not None:
+                return found
+        return None
+
+    def scoped_elsewhere(self, url: str, project: str) -> list[str]:
+        """The other projects whose scoped entries match `url` (empty when none does): an app of `project`
+        with no credential of its own must not read what their credentials fetched."""
+        key = _match_key(url)
+        found = {e.project for e in self.entries if e.project and e.project != project and (
+            (e.exact and _scheme(e.url) == _scheme(url) and same_repo(e.url, url))
+            or (not e.exact and key.startswith(_match_key(e.url))))}
+        return sorted(found)
 
     def all_secrets(self) -> list[str]:
         return [secret for entry in self.entries for secret in entry.secrets()]
@@ -161,6 +178,14 @@ class CredentialStore:
     def callbacks(self, url: str) -> GitCallbacks:
         """pygit2 callbacks for `url`: credentials from this store, or from the URL's own userinfo."""
         return GitCallbacks(self.for_url(url) or credential_from_url(url))
+
+
+def _pick(entries: list[RepoCredential], project: str | None) -> RepoCredential | None:
+    """The first of equally specific entries that `project` may use: its own, then an unscoped one."""
+    if project is not None:
+        own = next((e for e in entries if e.project and e.project == project), None)
+        return own or next((e for e in entries if not e.project), None)
+    return next((e for e in entries if not e.project), None) or next(iter(entries), None)
 
 
 def _entry(url: str, values: Mapping[str, Any], *, exact: bool, source: str) -> RepoCredential:
