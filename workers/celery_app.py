@@ -8,30 +8,28 @@ Configuration choices, each for a reason:
 * Prefetch 1: a worker never sits on tasks another idle worker could run.
 * Results ignored: state lives in WaveCD's own Redis keys, so no result backend is needed.
 * The Redis visibility timeout exceeds the longest task time limit, so a slow task is never run twice.
+* The broker transport is kombu's Redis transport patched by `workers.redis_transport`: a Redis restart
+  no longer kills the worker, and the messages it held unacknowledged go back to their queues as soon
+  as Redis answers again instead of after the visibility timeout (issue #17). It is registered under
+  kombu's own alias `redis` (which also serves `redis+socket://`), so broker URLs keep their scheme
+  and Flower still recognises the broker.
 """
 
 from __future__ import annotations
 
 from celery import Celery
 from kombu import Queue
+from kombu.transport import TRANSPORT_ALIASES
 
 from shared.core.settings import get_settings
 from shared.state.redis_conn import resolve_redis_url
+from workers.catalogue import LOW_PRIORITY, QUEUES, TASK_ROUTES, Tick
 
-QUEUES = ("git", "apply", "health")
+# Every kombu connection with a redis:// or redis+socket:// URL in a process that loads this module.
+TRANSPORT_ALIASES["redis"] = "workers.redis_transport:Transport"
 
-# kombu's Redis transport serves priority 0 first; routine due refreshes use this lower one.
-LOW_PRIORITY = 6
-
-TASK_ROUTES = {
-    "wavecd.fetch": {"queue": "git"},
-    "wavecd.diff": {"queue": "git"},
-    "wavecd.wave_apply": {"queue": "apply"},
-    "wavecd.health_check": {"queue": "health"},
-    "wavecd.tick": {"queue": "health"},
-    "wavecd.app_admin": {"queue": "apply"},
-    "wavecd.project_admin": {"queue": "apply"},
-}
+# The queues and each task's route come from the task catalogue (names and arguments in one place).
+__all__ = ["LOW_PRIORITY", "QUEUES", "TASK_ROUTES", "app", "make_celery"]
 
 
 def _broker_url(url: str) -> str:
@@ -64,7 +62,7 @@ def _config() -> dict[str, object]:
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_send_task_events=True,
         # The beat's heartbeat task runs every few seconds: its events would bury the syncs in Flower.
-        task_annotations={"wavecd.tick": {"send_events": False}},
+        task_annotations={Tick.task: {"send_events": False}},
         task_send_sent_event=True,
         worker_hijack_root_logger=False,
         timezone="UTC",
@@ -72,13 +70,16 @@ def _config() -> dict[str, object]:
     )
 
 
+# What a worker imports as it starts (before it sets up logging): the tasks, and the signal handlers of
+# its logging, metrics and live-object watch. Listed here rather than imported, so that no module this
+# one imports comes back to it (tasks -> celery_app): there is no import circle to hide.
+WORKER_MODULES = ["workers.tasks", "workers.project_tasks", "workers.instrumentation", "workers.watch_refresh"]
+
+
 def make_celery() -> Celery:
-    app = Celery("wavecd", include=["workers.tasks", "workers.project_tasks"])
+    app = Celery("wavecd", include=WORKER_MODULES)
     app.add_defaults(_config)
     return app
 
 
 app = make_celery()
-
-import workers.instrumentation  # noqa: E402,F401
-import workers.watch_refresh  # noqa: E402,F401

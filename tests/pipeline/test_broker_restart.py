@@ -1,0 +1,78 @@
+"""A worker rides out a Redis restart and runs the messages it held unacknowledged (issue #17, point 1).
+
+Before `workers.redis_transport`, Celery died with "Unrecoverable error: AttributeError('NoneType'
+object has no attribute 'hostname')" while "Restoring N unacknowledged message(s)", and the messages
+came back only after the 600 s visibility timeout. Here a real worker holds countdown tasks (late acks:
+unacknowledged, stored in kombu's unacked hash) when its Redis is stopped and started again.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+
+import pytest
+from celery import Celery
+
+from tests.fixtures.celery import WorkerPool
+from tests.fixtures.faults import RestartableRedis
+from workers.celery_app import TASK_ROUTES
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _publisher(url: str) -> Celery:
+    app = Celery("wavecd-fault-test", broker=url)
+    app.conf.task_routes = TASK_ROUTES
+    app.conf.task_serializer = "json"
+    return app
+
+
+def _wait(what: str, check, timeout: float, pool: WorkerPool) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}\n{pool.logs()}")
+        time.sleep(0.1)
+
+
+def _delivered(fault_redis: RestartableRedis, task_id: str) -> bool:
+    client = fault_redis.client()
+    try:
+        return bool(client.exists(f"wavecd:deliveries:{task_id}:0"))  # workers.base counts each run
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(("sig", "wipe"), [(signal.SIGTERM, False), (signal.SIGKILL, False), (signal.SIGKILL, True)],
+                         ids=["sigterm", "sigkill", "sigkill-wiped"])
+def test_worker_survives_a_redis_restart_and_runs_what_it_held(fault_redis: RestartableRedis,
+                                                               celery_workers: WorkerPool, sig: int,
+                                                               wipe: bool) -> None:
+    (worker,) = celery_workers.start(1, env={"WAVECD_REDIS_URL": fault_redis.url})
+    publisher = _publisher(fault_redis.url)
+    held = [str(uuid.uuid4()) for _ in range(2)]
+    for task_id in held:
+        # A countdown task waits in the worker, unacknowledged, until its time comes.
+        publisher.send_task("wavecd.fetch", args=["file:///nowhere/fault-test.git"], task_id=task_id,
+                            countdown=8)
+    client = fault_redis.client()
+    _wait("the worker to hold both messages", lambda: client.hlen("unacked") == 2, 30, celery_workers)
+    client.close()
+
+    fault_redis.restart(sig, wipe=wipe, down_for=1.0)
+
+    after = str(uuid.uuid4())
+    _publisher(fault_redis.url).send_task("wavecd.fetch", args=["file:///nowhere/fault-test.git"], task_id=after)
+    _wait("a task sent after the restart to run", lambda: _delivered(fault_redis, after), 60, celery_workers)
+    assert worker.poll() is None, celery_workers.logs()
+    log = celery_workers.log_of[worker.pid].read_text(errors="replace")
+    assert "Unrecoverable error" not in log
+    if not wipe:
+        # Redis kept the unacked hash: the held messages run again, long before any visibility timeout.
+        _wait("the held messages to run", lambda: all(_delivered(fault_redis, t) for t in held), 60,
+              celery_workers)
+        client = fault_redis.client()
+        _wait("kombu's unacked hash to empty", lambda: client.hlen("unacked") == 0, 30, celery_workers)
+        client.close()
