@@ -3,9 +3,9 @@
 Users write Lua health scripts, wave annotations, ignoreDifferences and webhook settings, and without this
 the only way to learn whether they are right is to commit and watch a sync. Every command here answers
 from files alone (no Redis, no cluster, no server) by calling exactly the functions the workers call:
-`shared.health.assess`, `shared.sync.plan.plan_sync`, `shared.diff.compare.compare`, `shared.webhooks`. This
-module only reads files, wires those calls together as the workers do, and prints the answer as a rich
-table or as JSON (`--output json`).
+`shared.health.assess`, `shared.sync.plan.plan_sync`, `shared.diff.pairing.pair_objects` (desired x live),
+`shared.diff.compare.compare`, `shared.webhooks`. This module only reads files, wires those calls
+together as the workers do, and prints the answer as a rich table or as JSON (`--output json`).
 
 Exit codes: 0 success (for `diff`: everything in sync), 1 `diff` found a difference, 2 bad input (bad
 YAML, unknown fields, a failing Lua script, a refused webhook), with one line on stderr saying why.
@@ -38,9 +38,10 @@ from shared.core.models import (
     format_validation_error,
 )
 from shared.core.repo_url import redact_url
-from shared.core.resources import ResourceKey, split_api_version, tracking_app_of
+from shared.core.resources import ResourceKey, split_api_version
 from shared.core.settings import Settings, get_settings
 from shared.diff.compare import SYNCED, compare
+from shared.diff.pairing import Pairing, pair_objects
 from shared.health import (
     HealthStatus,
     HealthStatusCode,
@@ -53,6 +54,7 @@ from shared.health import (
     is_hook,
 )
 from shared.source.manifests import DirectoryOptions, load_manifests_from_dir, parse_manifest_text
+from shared.sync import hooks
 from shared.sync.options import SyncOptions
 from shared.sync.plan import CLUSTER_SCOPED_KINDS, PlannedObject, PlanStep, SyncPlan, plan_sync
 from shared.webhooks import MatchResult, PushEvent, WebhookError, detect_provider, match_apps, parse_webhook
@@ -178,11 +180,6 @@ def with_namespace(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
     if not namespace or meta.get("namespace") or not _is_namespaced(obj):
         return obj
     return {**obj, "metadata": {**meta, "namespace": namespace}}
-
-
-def _owned_by_other_app(obj: dict[str, Any], app: str | None) -> bool:
-    owner = tracking_app_of(obj)
-    return app is not None and owner not in (app, None)
 
 
 # --- strict Application validation --------------------------------------------------------------------
@@ -440,19 +437,24 @@ def health(
 
 def prune_candidates(desired: Sequence[dict[str, Any]], live: Sequence[dict[str, Any]], namespace: str,
                      app: str | None) -> list[dict[str, Any]]:
-    """Live objects git no longer holds, as shared/pipeline/reconcile.py compare_app hands them to the planner."""
-    wanted = {ResourceKey.from_object(with_namespace(o, namespace)) for o in desired}
-    wanted_any_ns = {(k.group, k.kind, k.name) for k in wanted}
-    extra: list[dict[str, Any]] = []
+    """Live objects git no longer holds, as the `diff` step hands them to the planner: `pair_live`'s prune
+    candidates (Prune=false ones included: the planner lists them as not pruned)."""
+    return [pair.live for pair in pair_live(desired, live, namespace, app).prune if pair.live is not None]
+
+
+def pair_live(desired: Sequence[dict[str, Any]], live: Sequence[dict[str, Any]], namespace: str,
+              app: str | None) -> Pairing:
+    """Desired x live by `shared.diff.pairing.pair_objects`, the workers' pairing: both placed in `namespace`
+    first; hooks and skipped objects are not compared (as the `diff` step leaves them out)."""
+    live_by_key: dict[ResourceKey, dict[str, Any]] = {}
     for obj in live:
         placed = with_namespace(obj, namespace)
         key = ResourceKey.from_object(placed)
-        if key in wanted or (not key.namespace and (key.group, key.kind, key.name) in wanted_any_ns):
-            continue
-        if _owned_by_other_app(placed, app):
-            continue
-        extra.append(placed)
-    return extra
+        if key in live_by_key:
+            raise AdminInputError(f"{key} appears more than once in the live objects")
+        live_by_key[key] = placed
+    compared = [with_namespace(o, namespace) for o in desired if not hooks.is_hook(o) and not hooks.is_skipped(o)]
+    return pair_objects(compared, live_by_key, app=app)
 
 
 def _details(obj: PlannedObject) -> str:
@@ -545,37 +547,18 @@ class DiffRow:
 
 def diff_objects(desired: Sequence[dict[str, Any]], live: Sequence[dict[str, Any]],
                  ignore: Sequence[ResourceIgnoreDifferences], namespace: str, app: str | None) -> list[DiffRow]:
-    """Per object: key, Synced/OutOfSync and the masked diff, as compare_app records them. Live objects git
-    does not hold are OutOfSync with requiresPruning, as the workers list them."""
-    live_by_key: dict[ResourceKey, dict[str, Any]] = {}
-    for obj in live:
-        key = ResourceKey.from_object(with_namespace(obj, namespace))
-        if key in live_by_key:
-            raise AdminInputError(f"{key} appears more than once in the live objects")
-        live_by_key[key] = obj
+    """Per object: key, Synced/OutOfSync and the masked diff, as the `diff` step records them (the same
+    pairing, `pair_live`). Live objects git does not hold are OutOfSync with requiresPruning."""
+    pairing = pair_live(desired, live, namespace, app)
     rows: list[DiffRow] = []
-    matched: set[ResourceKey] = set()
-    seen: set[ResourceKey] = set()
-    for raw in desired:
-        obj = with_namespace(raw, namespace)
-        key = ResourceKey.from_object(obj)
-        if key in seen:
-            raise AdminInputError(f"{key} appears more than once in the desired objects")
-        seen.add(key)
-        # A custom cluster-scoped kind got the default namespace above; live knows better (as in the planner).
-        live_key = key if key in live_by_key else ResourceKey(key.group, key.kind, "", key.name)
-        live_obj = live_by_key.get(live_key)
-        if live_obj is not None:
-            matched.add(live_key)
-        result = compare(obj, live_obj, ignore=ignore)
-        note = "" if result.status == SYNCED else ("missing from the cluster" if live_obj is None else "differs")
-        rows.append(DiffRow(key, result.status, result.diff_text(), note))
-    for key, live_obj in live_by_key.items():
-        if key in matched or _owned_by_other_app(live_obj, app):
-            continue
-        result = compare(None, live_obj)
-        note = "requires pruning" if result.requires_pruning else "not in git, kept (Prune=false)"
-        rows.append(DiffRow(key, result.status, result.diff_text(), note, result.requires_pruning))
+    for pair in pairing.pairs:
+        result = compare(pair.desired, pair.live, ignore=ignore)
+        note = "" if result.status == SYNCED else ("missing from the cluster" if pair.live is None else "differs")
+        rows.append(DiffRow(pair.key, result.status, result.diff_text(), note))
+    for pair in pairing.prune:
+        result = compare(None, pair.live)
+        note = "requires pruning" if pair.requires_pruning else "not in git, kept (Prune=false)"
+        rows.append(DiffRow(pair.key, result.status, result.diff_text(), note, pair.requires_pruning))
     return rows
 
 
