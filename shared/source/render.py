@@ -13,18 +13,26 @@ the cost to one kustomize run per commit and path, whatever the number of apps a
 Rendered manifests are cached in Redis as zlib-compressed JSON with a TTL, keyed by repository, content
 id and directory options, so many apps on one path and many workers render once. The cache is advisory:
 a miss, or Redis being unreachable, just renders again.
+
+Secret values never go to Redis: a rendered core Secret is cached without its `data` and `stringData`,
+which stay in this process's memory (a small LRU keyed like the Redis entry, so by content). A hit whose
+Secret values this process does not hold (another worker rendered it, or they were evicted) renders again
+and keeps them: at most one extra render per process and content, and only for renders holding Secrets;
+the stripped objects are never returned.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
 import os
 import posixpath
 import tempfile
+import threading
 import zlib
-from collections import Counter
+from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +57,62 @@ from shared.source.manifests import (
 log = logging.getLogger(__name__)
 
 CACHE_TTL_SECONDS = 24 * 3600
-CACHE_PREFIX = "wavecd:render:v1"
+CACHE_PREFIX = "wavecd:render:v2"  # v2: Secret values are no longer in the cached payload
+SECRET_VALUE_FIELDS = ("data", "stringData")
+LOCAL_SECRETS_MAX = 512  # renders whose Secret values one process keeps
 
-# Process-wide counters, for tests and the benchmark: renders made, cache hits, cache misses.
+# Process-wide counters, for tests and the benchmark: renders made, cache hits, cache misses, and hits
+# rendered again because this process did not hold their Secret values.
 stats: Counter[str] = Counter()
+
+_local_secrets: OrderedDict[str, dict[int, dict[str, Any]]] = OrderedDict()
+_local_lock = threading.Lock()
+
+
+def _is_secret(obj: Any) -> bool:  # noqa: ANN401 - a parsed document
+    return isinstance(obj, dict) and obj.get("kind") == "Secret" and obj.get("apiVersion") == "v1"
+
+
+def split_secret_values(objects: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
+    """The objects as Redis may hold them (each core Secret without `data`/`stringData`), and those values
+    by the Secret's index in `objects`."""
+    kept: list[dict[str, Any]] = []
+    values: dict[int, dict[str, Any]] = {}
+    for index, obj in enumerate(objects):
+        if _is_secret(obj) and any(f in obj for f in SECRET_VALUE_FIELDS):
+            values[index] = {f: obj[f] for f in SECRET_VALUE_FIELDS if f in obj}
+            obj = {k: v for k, v in obj.items() if k not in SECRET_VALUE_FIELDS}
+        kept.append(obj)
+    return kept, values
+
+
+def _remember_secrets(key: str, values: dict[int, dict[str, Any]]) -> None:
+    with _local_lock:
+        _local_secrets[key] = copy.deepcopy(values)
+        _local_secrets.move_to_end(key)
+        while len(_local_secrets) > LOCAL_SECRETS_MAX:
+            _local_secrets.popitem(last=False)
+
+
+def _restore_secrets(key: str, objects: list[dict[str, Any]], indices: list[int]) -> bool:
+    """Put this process's Secret values back into a cached render; False when it does not hold them all."""
+    with _local_lock:
+        values = _local_secrets.get(key)
+        if values is None or set(values) != set(indices) or max(indices) >= len(objects):
+            return False
+        _local_secrets.move_to_end(key)
+        values = copy.deepcopy(values)
+    for index, fields in values.items():
+        if not _is_secret(objects[index]):
+            return False
+        objects[index].update(fields)
+    return True
+
+
+def forget_local_secrets() -> None:
+    """Drop the Secret values this process holds (tests: a fresh worker)."""
+    with _local_lock:
+        _local_secrets.clear()
 
 
 def _app_source(cache: RepoCache, url: str, commit: str, path: str,
@@ -175,9 +235,11 @@ def render_app(cache: RepoCache, redis_client: redis.Redis | None, url: str, com
     key = _cache_key(url, renderer, tree_id, clean, options, limits)
     cached = None if refresh else _cache_get(redis_client, key)  # a hard refresh renders again
     if cached is not None:
-        stats["cache_hits"] += 1
-        return RenderedManifests(cached["objects"], tree_id, [_join(clean, s) for s in cached["sources"]],
-                                 renderer)
+        objects, secret_indices = cached["objects"], list(cached.get("secretObjects") or [])
+        if not secret_indices or _restore_secrets(key, objects, secret_indices):
+            stats["cache_hits"] += 1
+            return RenderedManifests(objects, tree_id, [_join(clean, s) for s in cached["sources"]], renderer)
+        stats["secret_rerenders"] += 1  # the values are in git, not in Redis: render to get them
     stats["cache_misses"] += 1
     if renderer == "kustomize":
         rendered = _render_kustomize(source, clean, tree_id, limits, kustomize_timeout)
@@ -185,7 +247,11 @@ def render_app(cache: RepoCache, redis_client: redis.Redis | None, url: str, com
         rendered = collect_manifests(source, clean, options, limits, tree_id)
     stats["renders"] += 1
     try:
-        payload = {"objects": rendered.objects, "sources": [_relative(clean, s) for s in rendered.sources]}
+        shareable, secret_values = split_secret_values(rendered.objects)
+        if secret_values:
+            _remember_secrets(key, secret_values)
+        payload = {"objects": shareable, "sources": [_relative(clean, s) for s in rendered.sources],
+                   "secretObjects": sorted(secret_values)}
         _cache_put(redis_client, key, payload)
     except (TypeError, ValueError) as exc:
         raise StallingError(f"manifests hold a value that is not JSON ({exc})", path=clean) from None
