@@ -26,7 +26,6 @@ Run it with `uvicorn scheduler.api:app` (the app is built on first access) or
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -67,8 +66,9 @@ from scheduler.api_models import (
     SyncRequest,
     VersionInfo,
 )
+from scheduler.metrics import create_metrics_router, webhook_result
 from scheduler.request_body import BodyLimitMiddleware, InvalidBody, read_document
-from scheduler.webhook import WEBHOOK_PATH
+from scheduler.webhook import WEBHOOK_PATH, create_webhook_router
 from shared.apps.app_actions import ActionError, AppActions
 from shared.apps.app_lifecycle import stash_manifest, stash_resource_delete
 from shared.apps.app_manifests import TTL_SECONDS as MANIFESTS_TTL
@@ -84,7 +84,8 @@ from shared.pipeline.services import Services
 from shared.state.app_store import APPS_KEY
 from shared.state.coalesce import Coalescer
 from shared.state.redis_conn import resolve_redis_url
-from workers.celery_app import QUEUES, TASK_ROUTES
+from workers import catalogue
+from workers.catalogue import AppAction, AppAdmin, Diff, Fetch, TaskCall
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +211,8 @@ def refuse_unknown_query(request: Request) -> None:
 
 
 class TaskSender:
-    """Sends WaveCD's tasks by name to the workers' queues, with the workers' routing and serializer.
+    """Sends WaveCD's tasks through the task catalogue (`workers.catalogue`: named arguments, the task's
+    queue) with the workers' serializer.
 
     A Celery app of its own (not the workers' configured one), bound to this server's Redis, so the
     API process starts nothing and reads no worker configuration to send a message.
@@ -218,28 +220,28 @@ class TaskSender:
 
     def __init__(self, broker_url: str, coalescer: Coalescer) -> None:
         self.celery = Celery("wavecd-api", broker=broker_url, set_as_current=False)
-        self.celery.conf.update(task_routes=TASK_ROUTES, task_serializer="json", accept_content=["json"],
-                                task_default_queue=QUEUES[0], broker_connection_retry_on_startup=False)
+        self.celery.conf.update(task_routes=catalogue.TASK_ROUTES, task_serializer="json",
+                                accept_content=["json"], task_default_queue=catalogue.QUEUES[0],
+                                broker_connection_retry_on_startup=False)
         self.coalescer = coalescer
 
-    def _send(self, task: str, args: list[Any], kwargs: dict[str, Any] | None = None) -> None:
-        assert task in TASK_ROUTES, f"unknown task {task}"
-        self.celery.send_task(task, args=args, kwargs=kwargs or {},
-                              retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2})
+    def send(self, call: TaskCall) -> None:
+        catalogue.send(self.celery, call,
+                       retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2})
 
     def refresh(self, name: str) -> bool:
         """Coalesced like `workers.tasks.request_refresh`: one queued `diff` per app at most."""
         if not self.coalescer.claim_enqueue(name):
             return False
-        self._send("wavecd.diff", [name])
+        self.send(Diff(app=name))
         return True
 
     def fetch(self, repo_url: str, due: list[str], urgent: list[str] | None = None) -> None:
         """Fetch the repository, then refresh `urgent` at once, then `due` and any app whose source changed."""
-        self._send("wavecd.fetch", [repo_url], {"due": list(due), "urgent": list(urgent or [])})
+        self.send(Fetch(repo=repo_url, due=list(due), urgent=list(urgent or [])))
 
-    def app_admin(self, action: str, name: str, cascade: bool = False) -> None:
-        self._send("wavecd.app_admin", [action, name, cascade])
+    def delete_app(self, name: str, cascade: bool) -> None:
+        self.send(AppAdmin(action=AppAction.DELETE, app=name, cascade=cascade))
 
     def close(self) -> None:
         self.celery.close()
@@ -512,7 +514,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if svc.store.get_app(name) is not None:
             raise ApiError(409, f"application '{name}' already exists")
         key = stash_manifest(svc, obj)
-        tasks.app_admin("create", key)
+        tasks.send(AppAdmin(action=AppAction.CREATE, stash=key))
         return {"message": f"application '{name}' create requested", "name": name}
 
     @router.delete("/applications/{name}", response_model=Accepted, status_code=202, dependencies=write)
@@ -525,7 +527,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if cascade is None:
             raise ApiError(400, "say what to delete: cascade=true deletes the application and its resources, "
                                 "cascade=false only the application")
-        tasks.app_admin("delete", name, cascade)
+        tasks.delete_app(name, cascade)
         return {"message": f"application '{name}' delete requested", "name": name}
 
     @router.put("/applications/{name}/spec", response_model=Accepted, status_code=202, dependencies=write)
@@ -536,7 +538,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             raise ApiError(422, "the body must be the application's spec, one object")
         obj = _parse_manifest({**doc, "metadata": {**(doc.get("metadata") or {}), "name": name}, "spec": spec})
         key = stash_manifest(svc, obj)
-        tasks.app_admin("update", key)
+        tasks.send(AppAdmin(action=AppAction.UPDATE, stash=key))
         return {"message": f"application '{name}' spec update requested", "name": name}
 
     @router.delete("/applications/{name}/resource", response_model=Accepted, status_code=202, dependencies=write)
@@ -555,7 +557,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                       if {k: str(r.get(k) or "") for k in wanted} == wanted), None)
         if entry is None:
             raise ApiError(404, f"application '{name}' has no resource {group}/{kind} {namespace}/{resource_name}")
-        tasks.app_admin("delete-resource", stash_resource_delete(svc, name, entry, orphan))
+        tasks.send(AppAdmin(action=AppAction.DELETE_RESOURCE, stash=stash_resource_delete(svc, name, entry, orphan)))
         return {"message": f"delete of {group}/{kind} {namespace}/{resource_name} of application '{name}' "
                            "requested", "name": name}
 
@@ -570,7 +572,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         """Ask a worker for the app's manifests; read them at `.../manifests/{id}` (Secret values masked)."""
         load(name)
         request_id = request_manifests(svc, name, source, revision)
-        tasks.app_admin("manifests", request_id)
+        tasks.send(AppAdmin(action=AppAction.MANIFESTS, request=request_id))
         return {"message": f"{source} manifests of application '{name}' requested", "name": name,
                 "request": {"id": request_id}}
 
@@ -586,27 +588,19 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     api.include_router(router)
     from scheduler.project_api import create_project_router  # projects, clusters, repositories
     api.include_router(create_project_router(svc, tasks, read, write))
-    create_webhook_router = _optional("scheduler.webhook", "create_webhook_router")
-    create_metrics_router = _optional("scheduler.metrics", "create_metrics_router")
-    on_result = None
-    if create_metrics_router is not None:
-        # The hook for /metrics: `create_metrics_router(services) -> APIRouter`; when the metrics module
-        # also has `webhook_result(provider, result)`, webhook outcomes are counted through it.
-        api.include_router(create_metrics_router(svc))
-        on_result = _optional("scheduler.metrics", "webhook_result")
-    if create_webhook_router is not None:
-        parsed_apps = ParsedApps(svc.redis)
+    api.include_router(create_metrics_router(svc))  # /metrics; webhook outcomes are counted through it
+    parsed_apps = ParsedApps(svc.redis)
 
-        def list_apps() -> Iterator[Application]:
-            return iter(parsed_apps.current())
+    def list_apps() -> Iterator[Application]:
+        return iter(parsed_apps.current())
 
-        def enqueue_fetch(repo_url: str, apps: list[str], revision: str | None) -> None:
-            record_webhook_push(svc.redis, revision)  # the dashboard says which syncs a webhook started
-            # The matched apps are refreshed as soon as the repository is fetched; the fetch's own tree
-            # comparison then finds what paths cannot show (a kustomize base outside an overlay's path).
-            tasks.fetch(repo_url, [], urgent=apps)
+    def enqueue_fetch(repo_url: str, apps: list[str], revision: str | None) -> None:
+        record_webhook_push(svc.redis, revision)  # the dashboard says which syncs a webhook started
+        # The matched apps are refreshed as soon as the repository is fetched; the fetch's own tree
+        # comparison then finds what paths cannot show (a kustomize base outside an overlay's path).
+        tasks.fetch(repo_url, [], urgent=apps)
 
-        api.include_router(create_webhook_router(lambda: settings, list_apps, enqueue_fetch, on_result))
+    api.include_router(create_webhook_router(lambda: settings, list_apps, enqueue_fetch, webhook_result))
     return api
 
 
@@ -632,17 +626,6 @@ def _parse_manifest(obj: Any) -> dict[str, Any]:  # noqa: ANN401 - a parsed docu
         raise ApiError(422, f"metadata.name {name!r} is not a valid Kubernetes name")
     return {"apiVersion": obj.get("apiVersion") or "argoproj.io/v1alpha1", "kind": "Application",
             "metadata": meta, "spec": obj["spec"]}
-
-
-def _optional(module_name: str, attr: str) -> Callable[..., Any] | None:
-    """A hook supplied by another module when it exists (the webhook receiver, metrics)."""
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        return None
-    return getattr(module, attr, None)
 
 
 def _document_bodies(api: FastAPI) -> None:

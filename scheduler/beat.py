@@ -7,7 +7,9 @@ mistake would only duplicate ticks, which a short Redis lock in the tick makes h
 
 from __future__ import annotations
 
+import workers.instrumentation  # noqa: F401 - its `setup_logging` handler formats beat's lines as the workers'
 from shared.core.settings import get_settings
+from workers.catalogue import Tick
 from workers.celery_app import app
 
 # Beat sends nothing but the tick, a heartbeat: no "task-sent" event for it, so Flower (and any other
@@ -16,9 +18,9 @@ from workers.celery_app import app
 app.conf.task_send_sent_event = False
 app.conf.beat_schedule = {
     "wavecd-tick": {
-        "task": "wavecd.tick",
+        "task": Tick.task,
         "schedule": get_settings().beat_tick,
-        "options": {"expires": max(1.0, get_settings().beat_tick * 2)},
+        "options": {"expires": max(1.0, get_settings().beat_tick * 2), "queue": Tick.queue.value},
     },
 }
 

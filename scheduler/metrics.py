@@ -20,7 +20,7 @@ from prometheus_client.exposition import choose_encoder
 
 from shared.pipeline.services import Services
 from shared.telemetry.metrics import MetricsRecorder, registry
-from workers.celery_app import QUEUES
+from workers.catalogue import QUEUES
 
 METRICS_PATH = "/metrics"
 

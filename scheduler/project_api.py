@@ -36,6 +36,7 @@ from shared.pipeline.services import Services
 from shared.project.model import DEFAULT_PROJECT, AppProject, default_project
 from shared.project.permissions import Destination, invalid_project_name
 from shared.project.windows import can_sync, is_active, matching_windows, window_state
+from workers.catalogue import ProjectAdmin
 
 _MAX_BODY = 256 * 1024
 _STASH_ID = re.compile(r"[0-9a-f]{16}")
@@ -127,7 +128,7 @@ def create_project_router(svc: Services, tasks: Any, read: list[Depends], write:
 
     def send(change: ProjectChange) -> dict[str, Any]:
         key = stash_change(svc, change)
-        tasks.celery.send_task("wavecd.project_admin", args=[key])
+        tasks.send(ProjectAdmin(stash=key))
         return {"message": f"project '{change.name}' {change.action.value} requested", "name": change.name,
                 "change": key.rsplit(":", 1)[-1]}
 

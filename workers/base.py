@@ -1,4 +1,5 @@
-"""The base class of every WaveCD task: a redelivery cap and log context.
+"""The base class of every WaveCD task: a redelivery cap, log context, and arguments checked against the
+catalogue (`workers.catalogue`: named arguments only).
 
 With late acks, a task that kills its worker is redelivered; Celery issue #9082 shows it can then loop
 forever. Counting deliveries per task id (and attempt) in Redis bounds that: past the cap the task is
@@ -12,6 +13,7 @@ from typing import Any
 
 from celery import Task
 
+from workers.catalogue import parse
 from workers.context import services
 from workers.logging_context import task_context
 
@@ -33,5 +35,10 @@ class WaveTask(Task):
             if deliveries > svc.settings.max_redeliveries:
                 log.error("task %s %s delivered %d times: dropping it", self.name, task_id, deliveries)
                 return {"dropped": True, "deliveries": deliveries}
-        with task_context(self.name, args, kwargs):
-            return super().__call__(*args, **kwargs)
+        if args:
+            raise TypeError(f"{self.name} takes keyword arguments only (workers.catalogue), not {len(args)} "
+                            f"positional ones")
+        call = parse(self.name, kwargs)
+        named = call.kwargs() if call is not None else kwargs
+        with task_context(self.name, named):
+            return super().__call__(**named)

@@ -23,24 +23,13 @@ from kombu.transport import TRANSPORT_ALIASES
 
 from shared.core.settings import get_settings
 from shared.state.redis_conn import resolve_redis_url
+from workers.catalogue import LOW_PRIORITY, QUEUES, TASK_ROUTES, Tick
 
 # Every kombu connection with a redis:// or redis+socket:// URL in a process that loads this module.
 TRANSPORT_ALIASES["redis"] = "workers.redis_transport:Transport"
 
-QUEUES = ("git", "apply", "health")
-
-# kombu's Redis transport serves priority 0 first; routine due refreshes use this lower one.
-LOW_PRIORITY = 6
-
-TASK_ROUTES = {
-    "wavecd.fetch": {"queue": "git"},
-    "wavecd.diff": {"queue": "git"},
-    "wavecd.wave_apply": {"queue": "apply"},
-    "wavecd.health_check": {"queue": "health"},
-    "wavecd.tick": {"queue": "health"},
-    "wavecd.app_admin": {"queue": "apply"},
-    "wavecd.project_admin": {"queue": "apply"},
-}
+# The queues and each task's route come from the task catalogue (names and arguments in one place).
+__all__ = ["LOW_PRIORITY", "QUEUES", "TASK_ROUTES", "app", "make_celery"]
 
 
 def _broker_url(url: str) -> str:
@@ -73,7 +62,7 @@ def _config() -> dict[str, object]:
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_send_task_events=True,
         # The beat's heartbeat task runs every few seconds: its events would bury the syncs in Flower.
-        task_annotations={"wavecd.tick": {"send_events": False}},
+        task_annotations={Tick.task: {"send_events": False}},
         task_send_sent_event=True,
         worker_hijack_root_logger=False,
         timezone="UTC",
@@ -81,13 +70,16 @@ def _config() -> dict[str, object]:
     )
 
 
+# What a worker imports as it starts (before it sets up logging): the tasks, and the signal handlers of
+# its logging, metrics and live-object watch. Listed here rather than imported, so that no module this
+# one imports comes back to it (tasks -> celery_app): there is no import circle to hide.
+WORKER_MODULES = ["workers.tasks", "workers.project_tasks", "workers.instrumentation", "workers.watch_refresh"]
+
+
 def make_celery() -> Celery:
-    app = Celery("wavecd", include=["workers.tasks", "workers.project_tasks"])
+    app = Celery("wavecd", include=WORKER_MODULES)
     app.add_defaults(_config)
     return app
 
 
 app = make_celery()
-
-import workers.instrumentation  # noqa: E402,F401
-import workers.watch_refresh  # noqa: E402,F401

@@ -28,14 +28,15 @@ from celery.signals import (
 from shared.core.settings import get_settings
 from shared.telemetry.metrics import MetricsRecorder
 from workers import logging_context
+from workers.catalogue import Diff, HealthCheck, WaveApply
 from workers.context import services
 
 log = logging.getLogger(__name__)
 
 # Increments gather in memory and are written after each task, or at the latest this often.
 BATCH_SECONDS = 5.0
-RECONCILE_TASK = "wavecd.diff"
-STEP_TASKS = frozenset({"wavecd.wave_apply", "wavecd.health_check"})
+RECONCILE_TASK = Diff.task
+STEP_TASKS = frozenset({WaveApply.task, HealthCheck.task})
 
 _recorder: MetricsRecorder | None = None
 _recorder_pid = 0
@@ -87,16 +88,17 @@ def _task_started(task_id: str | None = None, **_: Any) -> None:  # noqa: ANN401
 
 
 @task_postrun.connect
-def _task_finished(task_id: str | None = None, task: Any = None, args: Any = None,  # noqa: ANN401
+def _task_finished(task_id: str | None = None, task: Any = None, kwargs: Any = None,  # noqa: ANN401
                    state: str | None = None, **_: Any) -> None:  # noqa: ANN401
     started = _started.pop(task_id, None) if task_id else None
     name = getattr(task, "name", "")
+    app = (kwargs or {}).get("app") if isinstance(kwargs, dict) else None
     try:
         rec = recorder()
         if name == RECONCILE_TASK and started is not None:
-            rec.reconcile(time.monotonic() - started, str(args[0]) if args else None)
-        if name in STEP_TASKS and args:
-            rec.count_finished_sync(str(args[0]))
+            rec.reconcile(time.monotonic() - started, str(app) if app else None)
+        if name in STEP_TASKS and app:
+            rec.count_finished_sync(str(app))
         rec.flush()
     except Exception:  # metrics must never disturb the task's outcome
         log.exception("recording metrics for %s failed", name)

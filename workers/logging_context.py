@@ -5,7 +5,8 @@ JSON formatter (WAVECD_LOG_JSON=true) prints them as fields. Only names and ids 
 
 Celery's own lines about a task ("Task wavecd.diff[...] received", "... succeeded", "... raised") are
 logged outside the task's scope (by the consumer, or after the body returned), so the filter names their
-app from the task name and arguments Celery passes with them.
+app from the task's named arguments Celery passes with them (tasks take keyword arguments only: see
+`workers.catalogue`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from shared.telemetry import log_context
@@ -24,69 +25,51 @@ from shared.telemetry.log_context import bind
 __all__ = ["ContextFilter", "JsonFormatter", "bind", "configure", "task_context"]
 
 _FIELDS = ("app", "operation", "revision", "step", "repo")
-# The positional parameters of each task, so `task_context` can name them without finalizing the Celery
-# app (which would read its configuration). tests/metrics checks this table against the real signatures.
-TASK_PARAMS: dict[str, tuple[str, ...]] = {
-    "wavecd.tick": (),
-    "wavecd.fetch": ("repo", "due", "urgent"),
-    "wavecd.diff": ("app",),
-    "wavecd.wave_apply": ("app", "operation", "step", "token", "seq"),
-    "wavecd.health_check": ("app", "operation", "step", "token", "seq"),
-    "wavecd.app_admin": ("action", "app", "cascade"),
-}
 
 
 @contextlib.contextmanager
-def task_context(task: str, args: Sequence[Any], kwargs: dict[str, Any],
-                 params: Sequence[str] | None = None) -> Iterator[None]:
-    names = tuple(params) if params is not None else TASK_PARAMS.get(task, ())
-    bound = {**dict(zip(names, args, strict=False)), **kwargs}
-    values = {"task": task}
-    for name in _FIELDS:
-        if bound.get(name) is not None:
-            values[name] = str(bound[name])
-    with log_context.scope(values):
+def task_context(task: str, kwargs: dict[str, Any]) -> Iterator[None]:
+    """The log context of one task run: its name and the ids among its (named) arguments."""
+    with log_context.scope(_named(task, kwargs)):
         yield
 
 
-APP_NAMED_ACTIONS = ("delete", "finalize")  # app_admin actions whose `app` argument is the app's name
-_FIRST_STRING = re.compile(r"""^[\[(]\s*'([^'\\]*)'""")
+def _named(task: str, kwargs: dict[str, Any]) -> dict[str, str]:
+    values = {"task": task}
+    for name in _FIELDS:
+        if kwargs.get(name) is not None:
+            values[name] = str(kwargs[name])
+    return values
 
 
-def _literal(text: object) -> Any:  # noqa: ANN401 - a Python literal of any shape
-    """Celery's `argsrepr`/`kwargsrepr` (a repr, maybe shortened with '...'); None when it is not a literal."""
-    if not isinstance(text, str):
+def _kwargs_of(text: object) -> dict[str, Any]:
+    """The task's arguments from Celery's `kwargsrepr` (`workers.catalogue.TaskCall.shown`, a dict repr):
+    parsed when it is a literal, else each id read off by name (a repr shortened with '...')."""
+    if isinstance(text, dict):
         return text
+    if not isinstance(text, str):
+        return {}
     try:
-        return ast.literal_eval(text)
+        value = ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
+        value = None
+    if isinstance(value, dict):
+        return value
+    found: dict[str, Any] = {}
+    for name in _FIELDS:
+        match = re.search(rf"'{name}': (?:'([^'\\]*)'|(\d+))", text)
+        if match:
+            found[name] = match.group(1) if match.group(1) is not None else match.group(2)
+    return found
 
 
 def celery_task_fields(record: logging.LogRecord) -> dict[str, str]:
     """The task and its ids named by one of Celery's own task log lines (its args are a dict with the
-    task's `name`, `args` and `kwargs`); empty for any other record."""
+    task's `name` and `kwargs`); empty for any other record."""
     data = record.args
-    if not isinstance(data, dict) or not isinstance(data.get("name"), str) or "args" not in data:
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str) or "kwargs" not in data:
         return {}
-    task = data["name"]
-    params = TASK_PARAMS.get(task, ())
-    args = _literal(data.get("args"))
-    kwargs = _literal(data.get("kwargs"))
-    bound: dict[str, Any] = dict(kwargs) if isinstance(kwargs, dict) else {}
-    if isinstance(args, list | tuple):
-        bound = {**dict(zip(params, args, strict=False)), **bound}
-    elif params and params[0] == "app" and isinstance(data.get("args"), str):
-        first = _FIRST_STRING.match(data["args"])  # a shortened repr: its first element is still whole
-        if first:
-            bound.setdefault("app", first.group(1))
-    if task == "wavecd.app_admin" and bound.get("action") not in APP_NAMED_ACTIONS:
-        bound.pop("app", None)  # its other actions carry a stash key or a request id, not the app's name
-    values = {"task": task}
-    for name in _FIELDS:
-        if bound.get(name) is not None:
-            values[name] = str(bound[name])
-    return values
+    return _named(data["name"], _kwargs_of(data.get("kwargs")))
 
 
 class ContextFilter(logging.Filter):

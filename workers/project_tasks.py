@@ -10,6 +10,6 @@ from workers.context import services
 
 
 @app.task(base=WaveTask, name="wavecd.project_admin", bind=True)
-def project_admin(self: WaveTask, stash_key: str) -> str:
+def project_admin(self: WaveTask, *, stash: str) -> str:
     """Apply one stashed AppProject change to the control cluster and record its outcome."""
-    return run_change(services(), stash_key)
+    return run_change(services(), stash)

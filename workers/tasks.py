@@ -22,8 +22,10 @@ from shared.pipeline.sync_steps import StepOutcome
 from shared.pipeline.sync_steps import health_check as check_step
 from shared.pipeline.sync_steps import wave_apply as apply_step
 from shared.state.app_lock import LockToken
+from workers import catalogue
 from workers.base import WaveTask
-from workers.celery_app import LOW_PRIORITY, app
+from workers.catalogue import LOW_PRIORITY, AppAction, AppAdmin, Diff, Fetch, HealthCheck, TaskCall, WaveApply
+from workers.celery_app import app
 from workers.context import services
 from workers.logging_context import bind
 
@@ -39,19 +41,23 @@ def request_refresh(name: str, *, countdown: float = 0.0, routine: bool = False,
     svc = services()
     if not svc.coalescer.claim_enqueue(name, routine=routine):
         return False
-    diff.apply_async(args=[name], countdown=countdown or None, priority=LOW_PRIORITY if routine else 0,
-                     producer=producer)
+    send(Diff(app=name), countdown=countdown, priority=LOW_PRIORITY if routine else 0, producer=producer)
     return True
 
 
 def request_fetch(repo_url: str, due: list[str] | None = None) -> None:
-    fetch.apply_async(args=[repo_url], kwargs={"due": list(due or [])})
+    send(Fetch(repo=repo_url, due=list(due or [])))
+
+
+def send(call: TaskCall, *, countdown: float | None = None, **options: Any) -> None:  # noqa: ANN401
+    """Enqueue the next task through the catalogue (named arguments, its queue), on the workers' app."""
+    catalogue.send(app, call, countdown=countdown, **options)
 
 
 def _enqueue(call: StepCall) -> None:
-    task = wave_apply if call.task == "wave_apply" else health_check
-    task.apply_async(args=[call.app, call.operation, call.step, call.token, call.seq],
-                     countdown=call.countdown or None)
+    step = WaveApply if call.task == "wave_apply" else HealthCheck
+    send(step(app=call.app, operation=call.operation, step=call.step, token=call.token, seq=call.seq),
+         countdown=call.countdown)
 
 
 def _after(name: str, outcome: StepOutcome) -> str:
@@ -78,13 +84,13 @@ def tick(self: WaveTask) -> dict[str, Any]:
     for name in result.refresh:
         request_refresh(name)
     for name in result.finalize:
-        app_admin.apply_async(args=["finalize", name])
+        send(AppAdmin(action=AppAction.FINALIZE, app=name))
     return {"fetch": len(result.fetch), "refresh": len(result.refresh), "finalize": len(result.finalize),
             "removed": len(result.removed)}
 
 
 @app.task(base=WaveTask, name="wavecd.fetch", bind=True)
-def fetch(self: WaveTask, repo: str, due: list[str] | None = None,
+def fetch(self: WaveTask, *, repo: str, due: list[str] | None = None,
           urgent: list[str] | None = None) -> dict[str, Any]:
     """One fetch per repository (deduplicated), then a refresh of each app it changed or that is due.
 
@@ -129,7 +135,7 @@ def fetch(self: WaveTask, repo: str, due: list[str] | None = None,
 
 
 @app.task(base=WaveTask, name="wavecd.diff", bind=True)
-def diff(self: WaveTask, app: str) -> str:
+def diff(self: WaveTask, *, app: str) -> str:
     """Compare desired with live under the app's lock; start an operation when one is needed."""
     svc = services()
     svc.coalescer.started(app)
@@ -156,50 +162,59 @@ def diff(self: WaveTask, app: str) -> str:
 
 
 @app.task(base=WaveTask, name="wavecd.wave_apply", bind=True)
-def wave_apply(self: WaveTask, app: str, operation: str, step: int, token: str, seq: int) -> str:
+def wave_apply(self: WaveTask, *, app: str, operation: str, step: int, token: str, seq: int) -> str:
     """Apply one step (phase + wave) of an operation."""
     svc = services()
     return _after(app, apply_step(svc, LockToken.decode(app, token), operation, step, seq))
 
 
 @app.task(base=WaveTask, name="wavecd.health_check", bind=True)
-def health_check(self: WaveTask, app: str, operation: str, step: int, token: str, seq: int) -> str:
+def health_check(self: WaveTask, *, app: str, operation: str, step: int, token: str, seq: int) -> str:
     """Gate a step on its resources' health; come back later while they progress."""
     svc = services()
     return _after(app, check_step(svc, LockToken.decode(app, token), operation, step, seq))
 
 
 @app.task(base=WaveTask, name="wavecd.app_admin", bind=True)
-def app_admin(self: WaveTask, action: str, app: str, cascade: bool = False) -> str:
-    """Changes to Applications themselves: create or update (from a stash key), delete, finalize."""
+def app_admin(self: WaveTask, *, action: str, app: str | None = None, stash: str | None = None,
+              request: str | None = None, cascade: bool = False) -> str:
+    """Changes to Applications themselves: create, update or delete a resource (from a stash key), produce
+    a manifests request, delete, finalize."""
     svc = services()
-    if action == "create":
-        created = create_app(svc, app)
+    if action == AppAction.CREATE:
+        created = create_app(svc, _given(stash, "stash"))
         request_refresh(created)
         return f"created {created}"
-    if action == "update":  # `app` is a stash key, as for create
-        updated = update_app(svc, app)
+    if action == AppAction.UPDATE:
+        updated = update_app(svc, _given(stash, "stash"))
         request_refresh(updated)
         return f"updated {updated}"
-    if action == "manifests":  # `app` is the id of a manifests request (shared.apps.app_manifests)
-        return produce_manifests(svc, app)
-    if action == "delete-resource":  # `app` is a stash key naming the app and the object
-        owner, done = delete_resource(svc, app)
+    if action == AppAction.MANIFESTS:
+        return produce_manifests(svc, _given(request, "request"))
+    if action == AppAction.DELETE_RESOURCE:
+        owner, done = delete_resource(svc, _given(stash, "stash"))
         request_refresh(owner)
         return done
-    if action == "delete":
-        return f"deleted {delete_app(svc, app, cascade)}"
-    if action == "finalize":
-        token = svc.locks.acquire(app)
+    name = _given(app, "app")
+    if action == AppAction.DELETE:
+        return f"deleted {delete_app(svc, name, cascade)}"
+    if action == AppAction.FINALIZE:
+        token = svc.locks.acquire(name)
         if token is None:
-            svc.store.request_terminate(app)
-            app_admin.apply_async(args=["finalize", app], countdown=2)
+            svc.store.request_terminate(name)
+            send(AppAdmin(action=AppAction.FINALIZE, app=name), countdown=2)
             return "app busy: terminating its operation first"
         try:
             outcome = finalize_app(svc, token)
         finally:
             svc.locks.release(token)
         if not outcome.done:
-            app_admin.apply_async(args=["finalize", app], countdown=outcome.retry_in)
+            send(AppAdmin(action=AppAction.FINALIZE, app=name), countdown=outcome.retry_in)
         return outcome.summary
     raise ValueError(f"unknown action {action!r}")
+
+
+def _given(value: str | None, name: str) -> str:
+    if not value:
+        raise ValueError(f"this app_admin action needs `{name}`")
+    return value

@@ -17,6 +17,7 @@ from celery.signals import worker_process_init
 
 from shared.cluster import live_cache
 from shared.core.resources import tracking_app_of
+from workers.tasks import request_refresh
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,6 @@ BATCH_SECONDS = 0.5
 def refresh_owner(obj: dict[str, Any]) -> None:
     app = tracking_app_of(obj)
     if app:
-        from workers.tasks import request_refresh  # workers.tasks imports the app this module hooks into
-
         request_refresh(app, routine=True, countdown=BATCH_SECONDS)
 
 

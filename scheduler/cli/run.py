@@ -13,7 +13,6 @@ only silences the output. A lock file in the home refuses a second `up` on the s
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import secrets
@@ -696,7 +695,7 @@ class DemoWatch:
     def __init__(self, demo: Any, app: str, redis_url: str) -> None:  # noqa: ANN401 - shared.apps.demo.DemoRepo
         from celery import Celery
 
-        from workers.celery_app import QUEUES, TASK_ROUTES
+        from workers.catalogue import QUEUES, TASK_ROUTES
 
         self.demo = demo
         self.app = app
@@ -707,7 +706,9 @@ class DemoWatch:
 
     def request_fetch(self) -> None:
         """What a webhook would do: fetch the demo repository now and refresh the demo app."""
-        self.celery.send_task("wavecd.fetch", args=[self.demo.url], kwargs={"due": [self.app]})
+        from workers.catalogue import Fetch, send
+
+        send(self.celery, Fetch(repo=self.demo.url, due=[self.app]))
 
     def poll(self) -> str | None:
         """The new head commit when the branch moved since the last call (a fetch is then requested)."""
@@ -896,15 +897,12 @@ class Up:
         supervisor.start("beat", _python("-m", "celery", "-A", "scheduler.beat", "beat", "--loglevel=INFO",
                                          "-s", str(self.home / "celerybeat-schedule")))
         server = f"http://127.0.0.1:{opts.port}"
-        if importlib.util.find_spec("scheduler.api") is not None:
-            supervisor.start("api", _cli("serve", "--host", "127.0.0.1", "--port", str(opts.port)))
-            config_path = write_cli_config(self.home, server, token)
-            self.say(f"API: {server} (OpenAPI at {server}/docs)")
-            hint = "" if config_path == Path.home() / ".wavecd" / CONFIG_FILE_NAME \
-                else f"; in another shell: export WAVECD_CONFIG={config_path}"
-            self.say(f"CLI: server and token written to {config_path} (mode 600){hint}")
-        else:
-            self.say("API: not started (scheduler.api is not installed)")
+        supervisor.start("api", _cli("serve", "--host", "127.0.0.1", "--port", str(opts.port)))
+        config_path = write_cli_config(self.home, server, token)
+        self.say(f"API: {server} (OpenAPI at {server}/docs)")
+        hint = "" if config_path == Path.home() / ".wavecd" / CONFIG_FILE_NAME \
+            else f"; in another shell: export WAVECD_CONFIG={config_path}"
+        self.say(f"CLI: server and token written to {config_path} (mode 600){hint}")
         if self.demo is not None:
             self.say(f"Demo repository: {self.demo.checkout} (pushes to {self.demo.url})")
             self.say(f"Change it: {self.demo.hint()}")
@@ -1039,9 +1037,6 @@ def serve(
     """Run the webhook receiver and REST API server (uvicorn)."""
     import uvicorn
 
-    if importlib.util.find_spec("scheduler.api") is None:
-        typer.echo("error: the API server (scheduler.api) is not installed", err=True)
-        raise typer.Exit(2)
     uvicorn.run("scheduler.api:create_app", factory=True, host=host, port=port, log_level=log_level,
                 proxy_headers=True)
 

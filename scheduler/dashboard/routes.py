@@ -220,7 +220,7 @@ def create_dashboard_router(svc: Services, tasks: TaskSender, sessions: Sessions
     def delete(name: str,
                body: Annotated[DashboardDelete, Depends(body_of(DashboardDelete, optional=True))]) -> dict[str, Any]:
         repo_of(name)
-        tasks.app_admin("delete", name, body.cascade)
+        tasks.delete_app(name, body.cascade)
         return {"message": f"application '{name}' delete requested"}
 
     return router

@@ -18,6 +18,7 @@ from scheduler.api import create_app
 from shared.core.settings import Settings
 from shared.pipeline.services import Services
 from tests.api.serving import serve
+from workers.catalogue import TaskCall, parse
 
 TOKEN = "test-token-0123456789"
 
@@ -32,13 +33,16 @@ def application(name: str, *, project: str = "default", labels: dict[str, str] |
                      "syncPolicy": policy}}
 
 
-def queued_tasks(client: redis.Redis, queue: str) -> list[tuple[str, list[Any], dict[str, Any]]]:
-    """The Celery messages waiting in a queue (kombu's Redis transport keeps a list per queue)."""
-    tasks = []
+def queued_tasks(client: redis.Redis, queue: str) -> list[TaskCall]:
+    """The Celery messages waiting in a queue (kombu's Redis transport keeps a list per queue), read back
+    through the task catalogue: named arguments only, each checked against its task's model."""
+    tasks: list[TaskCall] = []
     for raw in client.lrange(queue, 0, -1):
         message = json.loads(raw)
         args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
-        tasks.append((message["headers"]["task"], args, kwargs))
+        call = parse(message["headers"]["task"], kwargs)
+        assert args == [] and call is not None, message["headers"]
+        tasks.append(call)
     return tasks
 
 

@@ -19,6 +19,7 @@ from shared.state.app_store import AppStore
 from tests.api.conftest import AUTH, TOKEN, ApiFactory, application, queued_tasks
 from tests.api.serving import serve
 from tests.fixtures.redis import free_port
+from workers.catalogue import AppAction, AppAdmin, Diff, Fetch
 
 
 def _error(response: httpx.Response, code: int) -> str:
@@ -191,8 +192,7 @@ def test_sync_records_the_request_and_fetches_the_repo(api: httpx.Client, redis_
     request = store.peek_sync_request("a")
     assert request is not None and request["prune"] is True and request["syncOptions"] == ["Replace=true"]
     assert request["resources"] == [{"group": "", "kind": "ConfigMap", "name": "c", "namespace": ""}]
-    assert queued_tasks(redis_client, "git") == [
-        ("wavecd.fetch", ["https://git.example.com/org/repo.git"], {"due": ["a"], "urgent": []})]
+    assert queued_tasks(redis_client, "git") == [Fetch(repo="https://git.example.com/org/repo.git", due=["a"])]
     assert api.get("/api/v1/applications/a", headers=AUTH).json()["pending"]["sync"] is True
     again = api.post("/api/v1/applications/a/sync", headers=AUTH)
     assert "already in progress" in _error(again, 409)
@@ -201,7 +201,7 @@ def test_sync_records_the_request_and_fetches_the_repo(api: httpx.Client, redis_
 def test_sync_to_a_revision_enqueues_one_coalesced_refresh(api: httpx.Client, redis_client: redis.Redis):
     _seed(redis_client, application("a"))
     assert api.post("/api/v1/applications/a/sync", json={"revision": "v1.2"}, headers=AUTH).status_code == 202
-    assert queued_tasks(redis_client, "git") == [("wavecd.diff", ["a"], {})]
+    assert queued_tasks(redis_client, "git") == [Diff(app="a")]
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -233,7 +233,7 @@ def test_rollback(api: httpx.Client, redis_client: redis.Redis):
     response = api.post("/api/v1/applications/manual/rollback", json={"id": 0}, headers=AUTH)
     assert response.status_code == 202, response.text
     assert store.peek_sync_request("manual")["revision"] == "r0"
-    assert queued_tasks(redis_client, "git") == [("wavecd.diff", ["manual"], {})]
+    assert queued_tasks(redis_client, "git") == [Diff(app="manual")]
     redis_client.delete("wavecd:sync-request:manual")
     assert "deployment id '7'" in _error(
         api.post("/api/v1/applications/manual/rollback", json={"id": 7}, headers=AUTH), 404)
@@ -254,8 +254,7 @@ def test_refresh_hard(api: httpx.Client, redis_client: redis.Redis):
     store = _seed(redis_client, application("a"))
     assert api.post("/api/v1/applications/a/refresh", params={"hard": "true"}, headers=AUTH).status_code == 202
     assert store.take_hard_refresh("a")
-    assert queued_tasks(redis_client, "git") == [
-        ("wavecd.fetch", ["https://git.example.com/org/repo.git"], {"due": ["a"], "urgent": []})]
+    assert queued_tasks(redis_client, "git") == [Fetch(repo="https://git.example.com/org/repo.git", due=["a"])]
     _error(api.post("/api/v1/applications/a/refresh", params={"hard": "perhaps"}, headers=AUTH), 422)
 
 
@@ -268,10 +267,11 @@ def test_create_stashes_the_manifest_and_sends_only_its_key(api: httpx.Client, r
     manifest["status"] = {"sync": {"status": "Synced"}}
     response = api.post("/api/v1/applications", json=manifest, headers=AUTH)
     assert response.status_code == 202, response.text
-    [(task, args, kwargs)] = queued_tasks(redis_client, "apply")
-    assert task == "wavecd.app_admin" and args[0] == "create" and args[1].startswith("wavecd:stash:")
-    assert "repo.git" not in json.dumps(args)  # the body stays in Redis, not in task arguments
-    stashed = json.loads(redis_client.get(args[1]))
+    [call] = queued_tasks(redis_client, "apply")
+    assert isinstance(call, AppAdmin) and call.action == AppAction.CREATE and call.app is None
+    assert call.stash is not None and call.stash.startswith("wavecd:stash:")
+    assert "repo.git" not in call.shown()  # the body stays in Redis, not in task arguments
+    stashed = json.loads(redis_client.get(call.stash))
     assert stashed["metadata"] == {"name": "new-app", "labels": {}}
     assert stashed["spec"] == manifest["spec"] and "status" not in stashed
     _seed(redis_client, application("new-app"))
@@ -309,8 +309,8 @@ def test_delete(api: httpx.Client, redis_client: redis.Redis):
     _error(api.delete("/api/v1/applications/none", params={"cascade": "true"}, headers=AUTH), 404)
     assert api.delete("/api/v1/applications/a", params={"cascade": "false"}, headers=AUTH).status_code == 202
     assert api.delete("/api/v1/applications/a", params={"cascade": "true"}, headers=AUTH).status_code == 202
-    assert queued_tasks(redis_client, "apply") == [("wavecd.app_admin", ["delete", "a", True], {}),
-                                                   ("wavecd.app_admin", ["delete", "a", False], {})]
+    assert queued_tasks(redis_client, "apply") == [AppAdmin(action=AppAction.DELETE, app="a", cascade=True),
+                                                   AppAdmin(action=AppAction.DELETE, app="a", cascade=False)]
 
 
 # -- hostile input never gives a 5xx ---------------------------------------------------------------------------

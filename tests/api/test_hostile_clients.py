@@ -24,6 +24,7 @@ import redis
 from tests.api.conftest import AUTH, TOKEN, ApiFactory, application, queued_tasks
 from tests.api.server_process import ServerProcess, api_process, push_body, read_answer
 from tests.api.test_api import _error, _seed
+from workers.catalogue import AppAction, AppAdmin
 
 MIB = 1024 * 1024
 # Growth of the server's peak memory we accept while it refuses a body many times larger than this.
@@ -175,8 +176,9 @@ def test_a_few_aliases_are_fine(api: httpx.Client, redis_client: redis.Redis):
     body = _alias_bomb(1).replace(b"name: bomb", b"name: anchors")
     response = api.post("/api/v1/applications", content=body, headers={**AUTH, "Content-Type": "application/yaml"})
     assert response.status_code == 202, response.text
-    [(_, args, _)] = queued_tasks(redis_client, "apply")
-    stored = json.loads(redis_client.get(args[1]))
+    [call] = queued_tasks(redis_client, "apply")
+    assert isinstance(call, AppAdmin) and call.stash is not None
+    stored = json.loads(redis_client.get(call.stash))
     assert stored["spec"]["source"]["helm"]["valuesObject"]["l1"] == [["lol"] * 10] * 10
 
 
@@ -233,7 +235,7 @@ def test_delete_needs_an_explicit_cascade(api: httpx.Client, redis_client: redis
     assert "cascade" in _error(api.delete("/api/v1/applications/a", headers=AUTH), 400)
     assert queued_tasks(redis_client, "apply") == []
     assert api.delete("/api/v1/applications/a", params={"cascade": "true"}, headers=AUTH).status_code == 202
-    assert queued_tasks(redis_client, "apply") == [("wavecd.app_admin", ["delete", "a", True], {})]
+    assert queued_tasks(redis_client, "apply") == [AppAdmin(action=AppAction.DELETE, app="a", cascade=True)]
 
 
 def test_unknown_query_parameters_on_writes_are_refused(api: httpx.Client, redis_client: redis.Redis):
@@ -298,7 +300,7 @@ def test_cli_delete_asks_on_a_terminal_and_no_deletes_nothing(cli_env, redis_cli
     assert queued_tasks(redis_client, "apply") == []
     code, output = _wavecd_on_a_terminal(["app", "delete", "a"], b"y\n", cli_env)
     assert code == 0 and "application 'a' delete requested" in output, output
-    assert queued_tasks(redis_client, "apply") == [("wavecd.app_admin", ["delete", "a", True], {})]
+    assert queued_tasks(redis_client, "apply") == [AppAdmin(action=AppAction.DELETE, app="a", cascade=True)]
 
 
 def test_cli_delete_without_cascade_does_not_ask(cli_env, redis_client: redis.Redis):
@@ -306,7 +308,7 @@ def test_cli_delete_without_cascade_does_not_ask(cli_env, redis_client: redis.Re
     _seed(redis_client, application("a"))
     code, output = _wavecd_on_a_terminal(["app", "delete", "a", "--no-cascade"], None, cli_env)
     assert code == 0 and "Are you sure" not in output, output
-    assert queued_tasks(redis_client, "apply") == [("wavecd.app_admin", ["delete", "a", False], {})]
+    assert queued_tasks(redis_client, "apply") == [AppAdmin(action=AppAction.DELETE, app="a", cascade=False)]
 
 
 def test_cli_delete_off_a_terminal_does_not_ask(cli_env, redis_client: redis.Redis):
@@ -314,14 +316,14 @@ def test_cli_delete_off_a_terminal_does_not_ask(cli_env, redis_client: redis.Red
     result = subprocess.run([str(Path(sys.executable).parent / "wavecd"), "app", "delete", "a"], input=b"",
                             capture_output=True, env={**os.environ, **cli_env}, timeout=60, check=False)
     assert result.returncode == 0 and b"Are you sure" not in result.stdout, result
-    assert queued_tasks(redis_client, "apply") == [("wavecd.app_admin", ["delete", "a", True], {})]
+    assert queued_tasks(redis_client, "apply") == [AppAdmin(action=AppAction.DELETE, app="a", cascade=True)]
 
 
 def test_cli_delete_with_yes_does_not_ask(cli_env, redis_client: redis.Redis):
     _seed(redis_client, application("a"))
     code, output = _wavecd_on_a_terminal(["app", "delete", "a", "--yes"], None, cli_env)
     assert code == 0 and "Are you sure" not in output, output
-    assert queued_tasks(redis_client, "apply") == [("wavecd.app_admin", ["delete", "a", True], {})]
+    assert queued_tasks(redis_client, "apply") == [AppAdmin(action=AppAction.DELETE, app="a", cascade=True)]
 
 
 # -- every place a user's YAML enters: the project API uses the same loader -----------------------------------

@@ -55,8 +55,8 @@ def queued(store: AppStore) -> list[str]:
             continue
         for raw in store.redis.lrange(key, 0, -1):
             message = json.loads(raw)
-            args = json.loads(base64.b64decode(message["body"]))[0]
-            names.append(f"{message['headers']['task']}{args}")
+            kwargs = json.loads(base64.b64decode(message["body"]))[1]
+            names.append(f"{message['headers']['task']}{kwargs}")
     return names
 
 
@@ -161,7 +161,8 @@ def test_a_write_needs_the_csrf_token_and_our_origin(served: Served):
     assert ok.status_code == 202, ok.text
     request = served.store.peek_sync_request("a")
     assert request is not None and request["prune"] is True and request["username"] == "dashboard"
-    assert queued(served.store) == ["wavecd.fetch['https://git.example.com/org/repo.git']"]
+    assert queued(served.store) == ["wavecd.fetch{'repo': 'https://git.example.com/org/repo.git', 'due': ['a'], "
+                                    "'urgent': []}"]
     # Without a session the same request is 401, whatever it carries.
     anonymous = served.client.post(url, json={}, headers={**served.origin, "X-CSRF-Token": csrf})
     assert anonymous.status_code == 401
@@ -222,8 +223,9 @@ def test_accepted_actions_are_recorded_and_handed_to_the_workers(served: Served)
         delete = _write(served, browser, "/ui/actions/applications/m/delete", {"cascade": False})
         assert delete.status_code == 202
     tasks = queued(served.store)
-    assert "wavecd.app_admin['delete', 'm', False]" in tasks
-    assert "wavecd.diff['m']" in tasks  # the rollback's refresh
+    assert "wavecd.app_admin{'action': 'delete', 'app': 'm', 'stash': None, 'request': None, 'cascade': False}" \
+        in tasks
+    assert "wavecd.diff{'app': 'm'}" in tasks  # the rollback's refresh
 
 
 # -- what the pages show --------------------------------------------------------------------------------

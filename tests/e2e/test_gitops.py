@@ -403,8 +403,8 @@ def _nothing_leaks(scene: Scene, first: str, head: str, passwords: list[str]) ->
     assert any("wavecd.wave_apply" in p.text for p in places if p.where.startswith("Flower")), "no tasks seen"
     # The webhooks, not only the poll, reached the workers: beat's fetches carry `due`, a webhook's `urgent`.
     tasks = up.flower_tasks()
-    pushed = [t for t in tasks.values() if t.get("name") == "wavecd.fetch" and "urgent" in str(t.get("kwargs"))
-              and APP in str(t.get("kwargs")) and t.get("state") == "SUCCESS"]
+    pushed = [t for t in tasks.values() if t.get("name") == "wavecd.fetch"
+              and f"'urgent': ['{APP}'" in str(t.get("kwargs")) and t.get("state") == "SUCCESS"]
     assert len(pushed) >= 2, json.dumps(tasks, default=str)[:4000]
 
     stored = redis_places(scene.redis) + scene.redis_during_sync

@@ -21,7 +21,7 @@ from shared.pipeline.services import Services
 from shared.state.app_lock import AppLocks
 from shared.state.app_store import AppStore
 from tests.metrics.helpers import families, total, value
-from workers.celery_app import QUEUES, TASK_ROUTES
+from workers.catalogue import QUEUES, TASK_ROUTES, Fetch, HealthCheck, WaveApply, send
 
 pytestmark = pytest.mark.integration  # real Redis
 
@@ -89,10 +89,11 @@ def test_queue_depth_is_the_length_of_each_celery_queue(api, redis_url, redis_cl
     sender.conf.task_routes = TASK_ROUTES
     sender.conf.task_serializer = "json"
     with sender.connection_for_write() as conn:
+        step = {"app": "app", "operation": "op", "step": 0, "token": "tok", "seq": 0}
         for _ in range(3):
-            sender.send_task("wavecd.fetch", args=["https://example.com/repo.git"], connection=conn)
-        sender.send_task("wavecd.wave_apply", args=["app", "op", 0, "tok", 0], connection=conn)
-        sender.send_task("wavecd.health_check", args=["app", "op", 0, "tok", 0], priority=5, connection=conn)
+            send(sender, Fetch(repo="https://example.com/repo.git"), connection=conn)
+        send(sender, WaveApply(**step), connection=conn)
+        send(sender, HealthCheck(**step), priority=5, connection=conn)
     text = scrape(api)
     assert {q: value(text, "wavecd_queue_depth", queue=q) for q in QUEUES} == \
         {"git": 3, "apply": 1, "health": 1}  # the health message sits in a priority list

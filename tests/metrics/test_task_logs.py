@@ -22,7 +22,7 @@ from workers import instrumentation, logging_context
 
 # Celery's own format ("[2024-01-01 10:00:00,000: INFO/MainProcess] ...") and logging's default/ours.
 PLAIN_LOG_LINE = re.compile(r"^\[?\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[,.]\d+:? (DEBUG|INFO|WARNING|ERROR|CRITICAL)")
-STEP_ARGS = ("web", "op-1", 2, "owner:7", 5)  # how tasks.py sends wave_apply / health_check: all positional
+STEP_ARGS = {"app": "web", "operation": "op-1", "step": 2, "token": "owner:7", "seq": 5}  # named, as sent
 
 
 @pytest.fixture()
@@ -50,7 +50,7 @@ def lines(buffer: io.StringIO) -> list[dict[str, Any]]:
 def test_setup_logging_handler_makes_every_line_json_with_the_task_context(json_logs):
     log = logging.getLogger("shared.pipeline.reconcile")
     log.info("outside any task")
-    with logging_context.task_context("wavecd.diff", ("web",), {}):
+    with logging_context.task_context("wavecd.diff", {"app": "web"}):
         log.debug("comparing %s", "web")
         logging_context.bind(revision="a" * 40)
         log.info("compared")
@@ -62,7 +62,7 @@ def test_setup_logging_handler_makes_every_line_json_with_the_task_context(json_
 
 
 def test_exceptions_stay_inside_one_json_line(json_logs):
-    with logging_context.task_context("wavecd.diff", ("web",), {}):
+    with logging_context.task_context("wavecd.diff", {"app": "web"}):
         try:
             raise ValueError("boom")
         except ValueError:
@@ -73,14 +73,14 @@ def test_exceptions_stay_inside_one_json_line(json_logs):
 
 @pytest.mark.parametrize("task", ["wavecd.wave_apply", "wavecd.health_check"])
 def test_step_task_lines_carry_the_operation(json_logs, task):
-    with logging_context.task_context(task, STEP_ARGS, {}):
+    with logging_context.task_context(task, STEP_ARGS):
         logging.getLogger("shared.pipeline.sync_steps").info("applying")
     (line,) = lines(json_logs)
     assert (line.get("app"), line.get("operation")) == ("web", "op-1")
 
 
 def test_fetch_lines_carry_the_repository(json_logs):
-    with logging_context.task_context("wavecd.fetch", ("https://git.example.com/org/repo.git",), {"due": []}):
+    with logging_context.task_context("wavecd.fetch", {"repo": "https://git.example.com/org/repo.git", "due": []}):
         logging.getLogger("shared.source.git_source").info("fetched")
     (line,) = lines(json_logs)
     assert line.get("repo") == "https://git.example.com/org/repo.git"
@@ -105,18 +105,20 @@ def test_a_real_worker_logs_json_lines_naming_the_app(harness: Harness, git_fact
     assert "s3cr3t" not in text
 
 
-def test_the_task_parameter_table_matches_the_tasks(redis_url, monkeypatch):
-    """`task_context` names positional arguments from a table; it must follow the real signatures."""
+def test_every_task_takes_the_named_arguments_of_its_catalogue_entry(redis_url, monkeypatch):
+    """Senders build `workers.catalogue` models; each task's keyword-only parameters must be the model's fields."""
     import inspect
 
     from shared.core.settings import get_settings
-    from workers import tasks
+    from workers import catalogue, project_tasks, tasks
 
     monkeypatch.setenv("WAVECD_REDIS_URL", redis_url)  # reading a task finalizes the Celery app's config
     get_settings.cache_clear()
 
     by_name = {t.name: t for t in (tasks.tick, tasks.fetch, tasks.diff, tasks.wave_apply, tasks.health_check,
-                                   tasks.app_admin)}
+                                   tasks.app_admin, project_tasks.project_admin)}
+    assert set(by_name) == set(catalogue.CATALOGUE)
     for name, task in by_name.items():
-        params = tuple(p for p in inspect.signature(task.run).parameters if p != "self")
-        assert logging_context.TASK_PARAMS[name] == params, name
+        params = {n: p for n, p in inspect.signature(task.run).parameters.items() if n != "self"}
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values()), name
+        assert set(params) == set(catalogue.CATALOGUE[name].model_fields), name

@@ -59,7 +59,7 @@ def test_syncs_kube_requests_and_reconciles_are_counted(harness: Harness, git_fa
 
     # A new commit: one more sync, more requests, more reconciles; the first sync is not counted twice.
     new = repo.commit({"app/all.yaml": manifests(config_map("one", k="changed"), config_map("two"))})
-    harness.send("wavecd.fetch", repo.url, due=["metered"])
+    harness.fetch(repo.url, due=["metered"])
     harness.wait_synced("metered", revision=new)
     text = wait_for(harness, "the second sync to be counted",
                     lambda t: total(t, "argocd_app_sync_total", name="metered", phase="Succeeded") == 2)

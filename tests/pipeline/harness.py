@@ -23,7 +23,7 @@ from celery import Celery
 from kubernetes import client, config, watch
 
 from shared.state.app_store import AppStore
-from workers.celery_app import TASK_ROUTES
+from workers.catalogue import TASK_ROUTES, Diff, Fetch, TaskCall, Tick, send
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = ROOT / "k8s" / "base" / "crd-application.yaml"
@@ -117,15 +117,22 @@ class Harness:
             raise
 
     # -- driving -------------------------------------------------------------------------------------
-    def send(self, task: str, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
-        self.celery.send_task(task, args=list(args), kwargs=kwargs)
+    def send(self, call: TaskCall) -> None:
+        """Send a task as WaveCD's own senders do: through the catalogue, with named arguments."""
+        send(self.celery, call)
 
     def tick(self) -> None:
-        self.send("wavecd.tick")
+        self.send(Tick())
+
+    def fetch(self, repo: str, *, due: list[str] | None = None, urgent: list[str] | None = None) -> None:
+        self.send(Fetch(repo=repo, due=due or [], urgent=urgent or []))
+
+    def diff(self, app: str) -> None:
+        self.send(Diff(app=app))
 
     def request_sync(self, app: str, **request: Any) -> None:  # noqa: ANN401
         self.store.request_sync(app, request)
-        self.send("wavecd.diff", app)
+        self.diff(app)
 
     # -- reading -------------------------------------------------------------------------------------
     def status(self, app: str) -> dict[str, Any]:

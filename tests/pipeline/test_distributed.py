@@ -39,8 +39,8 @@ def test_concurrent_triggers_never_overlap_and_the_last_commit_wins(harness: Har
 
     def hammer() -> None:
         while not stop.is_set():
-            harness.send("wavecd.fetch", repo.url, due=["storm"])
-            harness.send("wavecd.diff", "storm")
+            harness.fetch(repo.url, due=["storm"])
+            harness.diff("storm")
             time.sleep(0.01)
 
     threads = [threading.Thread(target=hammer, daemon=True) for _ in range(3)]
@@ -55,7 +55,7 @@ def test_concurrent_triggers_never_overlap_and_the_last_commit_wins(harness: Har
         for t in threads:
             t.join()
     last = repo.head()
-    harness.send("wavecd.fetch", repo.url, due=["storm"])
+    harness.fetch(repo.url, due=["storm"])
     status = harness.wait_synced("storm", revision=last, timeout=90)
     assert status["history"][-1]["revision"] == last
     assert harness.core.read_namespaced_config_map("third", harness.dest_namespace).data == {"n": "5"}

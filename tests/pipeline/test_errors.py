@@ -28,7 +28,7 @@ def test_broken_manifest_is_a_condition_and_other_apps_still_sync(harness: Harne
     assert harness.operation("bad") is None  # nothing was applied
     # Fixing the file in git clears the condition and syncs.
     fixed = bad.commit({"app/broken.yaml": manifests(cm("repaired"))})
-    harness.send("wavecd.fetch", bad.url, due=["bad"])
+    harness.fetch(bad.url, due=["bad"])
     harness.wait_synced("bad", revision=fixed)
     assert _condition(harness, "bad") == ""
 
@@ -80,6 +80,6 @@ def test_status_is_written_to_the_application_and_survives_a_wiped_redis(harness
                  describe=lambda: harness.status("mirror"))
     # The rebuilt inventory still lets prune find what git dropped.
     repo.commit({"app/a.yaml": manifests(cm("two"))})
-    harness.send("wavecd.fetch", repo.url, due=["mirror"])
+    harness.fetch(repo.url, due=["mirror"])
     harness.wait("one pruned after the wipe", lambda: [c.metadata.name for c in harness.core.list_namespaced_config_map(
         harness.dest_namespace).items if c.metadata.name in ("one", "two")] == ["two"])

@@ -23,7 +23,7 @@ def test_matched_app_syncs_the_pushed_commit_and_an_unmatched_change_is_still_fo
 
     # The webhook matched `one` (urgent); `two` changed too, but no path match named it.
     pushed = repo.commit({"one/a.yaml": manifests(cm("one", v="2")), "two/a.yaml": manifests(cm("two", v="2"))})
-    harness.send("wavecd.fetch", repo.url, due=[], urgent=["one"])
+    harness.fetch(repo.url, due=[], urgent=["one"])
     harness.wait_synced("one", revision=pushed)
     harness.wait_synced("two", revision=pushed)
     assert harness.core.read_namespaced_config_map("one", harness.dest_namespace).data == {"v": "2"}

@@ -112,11 +112,16 @@ def test_flower_shows_the_sync_tasks_by_app_without_secret_values(harness: Harne
                                  f"{json.dumps(tasks, default=str)[:3000]}")
         time.sleep(0.3)
 
-    # Arguments are short and readable: the app, the operation id, the step; the fetch names the repo.
+    # Arguments are named, short and readable: the app, the operation id, the step; the fetch names the repo.
     steps = [t for t in tasks.values() if t["name"] in ("wavecd.wave_apply", "wavecd.health_check")]
-    assert all(t["args"].startswith("['flowered', '") and op["id"] in t["args"] for t in steps), steps
+    assert all(t["args"] == "()" and t["kwargs"].startswith(f"{{'app': 'flowered', 'operation': '{op['id']}', "
+                                                            f"'step': ") for t in steps), steps
     fetches = [t for t in tasks.values() if t["name"] == "wavecd.fetch"]
-    assert any(repo.url in t["args"] for t in fetches), fetches
+    assert any(t["kwargs"].startswith(f"{{'repo': '{repo.url}'") for t in fetches), fetches
+    diffs = [t for t in tasks.values() if t["name"] == "wavecd.diff" and t.get("state") == "SUCCESS"]
+    assert any(t["kwargs"] == "{'app': 'flowered'}" and t["result"] for t in diffs), diffs
+    assert all(len(str(t.get("result"))) < 300 for t in tasks.values()), "a task returns bulk data"
+    assert not any(t["name"] == "wavecd.tick" for t in tasks.values()), "the heartbeat buries the syncs"
     assert all(len(t["args"]) + len(t["kwargs"]) < 300 for t in tasks.values()), "a task carries bulk data"
 
     # Nothing Flower returns holds the Secret's value, plain or base64.

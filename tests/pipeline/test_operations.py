@@ -35,7 +35,7 @@ def test_prune_removes_what_git_dropped_and_respects_prune_false(harness: Harnes
     assert _exists(harness.core.read_namespaced_config_map, "b", ns)
 
     new = repo.commit({"app/a.yaml": manifests(cm("a"))})
-    harness.send("wavecd.fetch", repo.url, due=["prune"])
+    harness.fetch(repo.url, due=["prune"])
     harness.wait("b pruned", lambda: not _exists(harness.core.read_namespaced_config_map, "b", ns),
                  describe=lambda: harness.operation("prune"))
     op = harness.wait_operation("prune", "Succeeded")
@@ -53,7 +53,7 @@ def test_without_prune_dropped_objects_stay_out_of_sync(harness: Harness, git_fa
     harness.application("noprune", repo.url, "app", prune=False)
     harness.wait_synced("noprune", revision=repo.head())
     repo.commit({"app/a.yaml": manifests(cm("a"))})
-    harness.send("wavecd.fetch", repo.url, due=["noprune"])
+    harness.fetch(repo.url, due=["noprune"])
 
     def out_of_sync_b() -> bool:
         res = {r["name"]: r for r in harness.status("noprune").get("resources", [])}
@@ -160,7 +160,7 @@ def test_terminate_stops_the_chain_and_manual_sync_is_refused_meanwhile(
         actions.terminate("term")
     assert no_op.value.message == NO_OPERATION
     actions.sync("term")
-    harness.send("wavecd.diff", "term")
+    harness.diff("term")
     harness.wait_operation("term", "Running")
     with pytest.raises(ActionError) as busy:
         actions.sync("term")
@@ -183,22 +183,22 @@ def test_history_and_rollback(harness: Harness, git_factory, celery_workers, red
     harness.wait("app indexed", lambda: harness.store.get_app("hist") is not None)
     actions = AppActions(harness.store, AppLocks(redis_client, 60))
     actions.sync("hist")
-    harness.send("wavecd.diff", "hist")
+    harness.diff("hist")
     harness.wait_synced("hist", revision=first)
     second = repo.commit({"app/a.yaml": manifests(cm("conf", version="2"))})
-    harness.send("wavecd.fetch", repo.url, due=["hist"])
+    harness.fetch(repo.url, due=["hist"])
     harness.wait("OutOfSync on the new commit",
                  lambda: harness.status("hist").get("sync", {}).get("revision") == second
                  and harness.status("hist")["sync"]["status"] == "OutOfSync")
     actions.sync("hist")
-    harness.send("wavecd.diff", "hist")
+    harness.diff("hist")
     harness.wait_synced("hist", revision=second)
     history = harness.status("hist")["history"]
     assert [h["revision"] for h in history] == [first, second]
     assert [h["id"] for h in history] == [0, 1]
 
     actions.rollback("hist", 0)
-    harness.send("wavecd.diff", "hist")
+    harness.diff("hist")
     harness.wait("rolled back", lambda: harness.core.read_namespaced_config_map(
         "conf", harness.dest_namespace).data == {"version": "1"}, tick=False)
     op = harness.wait_operation("hist", "Succeeded")

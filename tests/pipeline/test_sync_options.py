@@ -80,7 +80,7 @@ def test_force_recreates_what_cannot_change_in_place(harness: Harness, git_facto
     first_uid = batch.read_namespaced_job("migrate", harness.dest_namespace).metadata.uid
 
     refused = repo.commit({"app/a.yaml": manifests(_job(["sh", "-c", "exit 0"]))})
-    harness.send("wavecd.fetch", repo.url, due=[name])
+    harness.fetch(repo.url, due=[name])
     harness.wait("the immutable change refused", lambda: (harness.operation(name) or {}).get("phase") == "Failed"
                  and harness.operation(name)["syncResult"]["revision"] == refused,
                  describe=lambda: harness.operation(name))
@@ -88,7 +88,7 @@ def test_force_recreates_what_cannot_change_in_place(harness: Harness, git_facto
     assert job_result["status"] == "SyncFailed" and "field is immutable" in job_result["message"], job_result
 
     forced = repo.commit({"app/a.yaml": manifests(_job(["sh", "-c", "exit 0"], options))})
-    harness.send("wavecd.fetch", repo.url, due=[name])
+    harness.fetch(repo.url, due=[name])
     harness.wait_synced(name, revision=forced)
     job = batch.read_namespaced_job("migrate", harness.dest_namespace)
     assert job.metadata.uid != first_uid
@@ -117,7 +117,7 @@ def test_apply_out_of_sync_only_leaves_synced_objects_alone(harness: Harness, gi
     harness.application("onlyoos", repo.url, "app", sync_options=["ApplyOutOfSyncOnly=true"])
     harness.wait_synced("onlyoos", revision=repo.head())
     new = repo.commit({"app/a.yaml": manifests(cm("stable"), cm("moving", v="2"))})
-    harness.send("wavecd.fetch", repo.url, due=["onlyoos"])
+    harness.fetch(repo.url, due=["onlyoos"])
     harness.wait_synced("onlyoos", revision=new)
     op = harness.operation("onlyoos")
     assert [r["name"] for r in op["syncResult"]["resources"]] == ["moving"]
@@ -133,7 +133,7 @@ def test_server_side_diff_sees_synced_state_and_drift(harness: Harness, git_fact
     harness.request_sync("ssd")
     harness.wait_synced("ssd", revision=repo.head())
     harness.core.patch_namespaced_config_map("conf", harness.dest_namespace, {"data": {"mode": "manual"}})
-    harness.send("wavecd.diff", "ssd")
+    harness.diff("ssd")
     harness.wait("drift seen through the dry run",
                  lambda: harness.status("ssd").get("sync", {}).get("status") == "OutOfSync",
                  describe=lambda: harness.status("ssd"))

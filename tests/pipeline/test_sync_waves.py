@@ -70,7 +70,7 @@ def test_commit_syncs_in_wave_order(harness: Harness, git_factory, celery_worker
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
          "stringData": {"password": "s3cr3t-value"}},
     )})
-    harness.send("wavecd.fetch", repo.url, due=["waves"])
+    harness.fetch(repo.url, due=["waves"])
     harness.wait_synced("waves", revision=new)
     assert harness.core.read_namespaced_config_map("last", harness.dest_namespace).data == {"k": "changed"}
     assert len(harness.status("waves")["history"]) == 2

@@ -2,7 +2,7 @@
 
 They are logged outside the task's scope (by the consumer before the task runs, by the tracer after it
 returned), so the task context is empty for them; `workers.logging_context.ContextFilter` reads the app
-from the task name and arguments Celery passes with each of these lines. The unit tests log through
+from the task's named arguments Celery passes with each of these lines. The unit tests log through
 Celery's own message constants; the integration test reads what a real worker printed.
 """
 
@@ -17,7 +17,7 @@ import pytest
 from celery import Celery
 from celery.app.trace import LOG_RECEIVED, LOG_SUCCESS
 
-from workers.celery_app import QUEUES, TASK_ROUTES
+from workers.catalogue import QUEUES, TASK_ROUTES, AppAction, AppAdmin, Diff, Fetch, WaveApply, send
 from workers.logging_context import ContextFilter, celery_task_fields, task_context
 
 FORMAT = "%(levelname)s %(name)s [%(task)s app=%(app)s op=%(operation)s] %(message)s"
@@ -31,27 +31,35 @@ def _line(template: str, context: dict[str, object]) -> str:
 
 
 def test_received_and_succeeded_lines_name_the_app_and_operation():
-    step = {"id": "t1", "name": "wavecd.wave_apply", "args": "['shop', 'op-7', 2, 'owner:9', 4]",
-            "kwargs": "{}", "eta": None}
+    step = {"id": "t1", "name": "wavecd.wave_apply", "args": "()",
+            "kwargs": WaveApply(app="shop", operation="op-7", step=2, token="owner:9", seq=4).shown(), "eta": None}
     assert "[wavecd.wave_apply app=shop op=op-7] Task wavecd.wave_apply[t1] received" in _line(LOG_RECEIVED, step)
-    done = {"id": "t2", "name": "wavecd.diff", "args": "['shop']", "kwargs": "{}", "return_value": "'in sync'",
-            "runtime": 0.01}
+    done = {"id": "t2", "name": "wavecd.diff", "args": "()", "kwargs": Diff(app="shop").shown(),
+            "return_value": "'in sync'", "runtime": 0.01}
     assert "[wavecd.diff app=shop op=-] Task wavecd.diff[t2] succeeded" in _line(LOG_SUCCESS, done)
 
 
-def test_the_app_is_found_in_keyword_arguments_and_in_a_shortened_repr():
-    keywords = {"id": "t3", "name": "wavecd.health_check", "args": "()",
-                "kwargs": "{'app': 'shop', 'operation': 'op-8', 'step': 1}", "eta": None}
-    assert "app=shop op=op-8" in _line(LOG_RECEIVED, keywords)
-    admin = {"id": "t4", "name": "wavecd.app_admin", "args": "['delete', 'shop', True]", "kwargs": "{}"}
+def test_the_app_is_named_only_by_its_own_argument_even_in_a_shortened_repr():
+    admin = {"id": "t4", "name": "wavecd.app_admin", "args": "()",
+             "kwargs": AppAdmin(action=AppAction.DELETE, app="shop", cascade=True).shown()}
     assert celery_task_fields(_record(admin))["app"] == "shop"
-    stashed = {"id": "t8", "name": "wavecd.app_admin", "args": "['create', 'wavecd:stash:0a1b2c', False]",
-               "kwargs": "{}"}
+    stashed = {"id": "t8", "name": "wavecd.app_admin", "args": "()",
+               "kwargs": AppAdmin(action=AppAction.CREATE, stash="wavecd:stash:0a1b2c").shown()}
     assert "app" not in celery_task_fields(_record(stashed))  # a stash key is not an app's name
-    request = {"id": "t9", "name": "wavecd.app_admin", "args": "['manifests', '0a1b2c3d4e5f6a7b']", "kwargs": "{}"}
+    request = {"id": "t9", "name": "wavecd.app_admin", "args": "()",
+               "kwargs": AppAdmin(action=AppAction.MANIFESTS, request="0a1b2c3d4e5f6a7b").shown()}
     assert "app" not in celery_task_fields(_record(request))  # nor a manifests request's id
-    shortened = {"id": "t5", "name": "wavecd.wave_apply", "args": "['shop', 'op-9', 2, 'own…", "kwargs": "{}"}
-    assert "app=shop" in _line(LOG_RECEIVED, shortened)
+    shortened = {"id": "t5", "name": "wavecd.wave_apply", "args": "()",
+                 "kwargs": "{'app': 'shop', 'operation': 'op-9', 'step': 2, 'tok..."}
+    assert "app=shop op=op-9" in _line(LOG_RECEIVED, shortened)
+
+
+def test_a_fetch_of_many_apps_is_shown_short():
+    call = Fetch(repo="https://git.example.com/mono.git", due=[f"app-{n}" for n in range(500)])
+    shown = call.shown()
+    assert len(shown) < 200 and "'app-0'" in shown and "'app-499'" not in shown
+    assert celery_task_fields(_record({"id": "t10", "name": call.task, "args": "()", "kwargs": shown})) == {
+        "task": "wavecd.fetch", "repo": "https://git.example.com/mono.git"}
 
 
 def _record(context: dict[str, object]) -> logging.LogRecord:
@@ -63,11 +71,11 @@ def test_other_lines_are_left_alone_and_the_task_scope_wins():
     ContextFilter().filter(plain)
     assert not hasattr(plain, "app")
     # Inside a task's scope (a line the task body logs) the scope's values are kept.
-    with task_context("wavecd.diff", ("inner",), {}):
-        record = _record({"id": "t6", "name": "wavecd.diff", "args": "['outer']", "kwargs": "{}"})
+    with task_context("wavecd.diff", {"app": "inner"}):
+        record = _record({"id": "t6", "name": "wavecd.diff", "args": "()", "kwargs": "{'app': 'outer'}"})
         ContextFilter().filter(record)
     assert record.app == "inner"  # type: ignore[attr-defined]
-    assert celery_task_fields(_record({"id": "t7", "name": "wavecd.tick", "args": "[]", "kwargs": "{}"})) == {
+    assert celery_task_fields(_record({"id": "t7", "name": "wavecd.tick", "args": "()", "kwargs": "{}"})) == {
         "task": "wavecd.tick"}
 
 
@@ -77,7 +85,7 @@ def test_a_real_worker_names_the_app_on_celerys_lines(redis_url: str, celery_wor
     sender = Celery("log-test", broker=redis_url, set_as_current=False)
     sender.conf.update(task_routes=TASK_ROUTES, task_serializer="json", task_default_queue=QUEUES[0])
     try:
-        sender.send_task("wavecd.diff", args=["no-such-app"])
+        send(sender, Diff(app="no-such-app"))
     finally:
         sender.close()
     log = next(Path(celery_workers.logdir).glob("worker-*.log"))
