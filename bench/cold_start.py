@@ -16,6 +16,8 @@ import time
 
 from fleet import Fleet, wait_for
 
+from workers.catalogue import Tick, send
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -31,7 +33,7 @@ def main() -> None:
         fleet.create_applications()
         samples: list[tuple[float, int]] = []
         t0 = time.monotonic()
-        fleet.celery().send_task("wavecd.tick")
+        send(fleet.celery(), Tick())
 
         def done() -> bool:
             ready = sum(1 for s in fleet.statuses() if s.get("sync", {}).get("status") == "Synced"

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from shared.telemetry.metrics import KUBE_REQUEST_TOTAL  # noqa: E402 - after the path setup for `python bench/...`
-from workers.celery_app import TASK_ROUTES  # noqa: E402
+from workers.catalogue import TASK_ROUTES  # noqa: E402
 
 LOG_LEVEL = os.environ.get("BENCH_LOG_LEVEL", "WARNING")
 QUEUE_LISTS = [q + suffix for q in ("git", "apply", "health") for suffix in ("", "\x06\x163", "\x06\x166", "\x06\x169")]

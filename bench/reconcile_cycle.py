@@ -18,6 +18,8 @@ import time
 
 from fleet import Fleet, rss_mib, wait_for
 
+from workers.catalogue import Tick, send
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -32,7 +34,7 @@ def main() -> None:
         celery = fleet.celery()
         workers = fleet.start_workers(2, "init")
         t0 = time.monotonic()
-        celery.send_task("wavecd.tick")
+        send(celery, Tick())
         wait_for(lambda: sum(1 for s in fleet.statuses() if s.get("sync", {}).get("status") == "Synced")
                  == args.apps, 1800, "the initial sync", 0.5)
         print(f"initial sync of {args.apps * args.resources} resources: {time.monotonic() - t0:.1f}s (2 workers)")
@@ -49,7 +51,7 @@ def main() -> None:
                 before = fleet.kube_requests()
                 fleet.redis.zadd("wavecd:due", {f"app-{i}": 0 for i in range(args.apps)})
                 t0 = time.monotonic()
-                celery.send_task("wavecd.tick")
+                send(celery, Tick())
                 wait_for(lambda s=since: fleet.idle() and sum(
                     1 for st in fleet.statuses() if st.get("reconciledAt", "") >= s) == args.apps,
                     1800, "a reconcile cycle", interval=0.05)

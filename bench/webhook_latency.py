@@ -53,7 +53,7 @@ from fleet import ensure_crd  # noqa: E402 - bench/ is on the path when run as `
 
 from shared.core.settings import Settings  # noqa: E402
 from shared.state.app_store import AppStore  # noqa: E402 - after the path setup for `python bench/...`
-from workers.celery_app import TASK_ROUTES  # noqa: E402
+from workers.catalogue import TASK_ROUTES, Tick, send  # noqa: E402
 
 RUN = uuid.uuid4().hex[:6]
 APP_NS, DEST_NS = f"bench-apps-{RUN}", f"bench-dest-{RUN}"
@@ -325,7 +325,7 @@ def run(args: argparse.Namespace, tmp: Path, procs: Processes) -> int:
 
     def beat() -> None:
         while not stop_ticks.wait(tick_every):
-            celery.send_task("wavecd.tick")
+            send(celery, Tick())
 
     threading.Thread(target=beat, daemon=True).start()
     store = AppStore(r)
