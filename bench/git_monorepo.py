@@ -99,8 +99,13 @@ def main() -> None:
         result = cache.fetch(url)
         head = cache.resolve(url, "HEAD")
         assert head == new
-        changed = [a for a in range(args.apps)
-                   if render.app_changed(cache, url, old, head, f"apps/app{a}", options)]
+        # Which apps changed, as the fetch step's detection decides: the path's tree id, then the fingerprint.
+        paths = [f"apps/app{a}" for a in range(args.apps)]
+        trees_before = render.path_tree_ids(cache, url, old, paths)
+        trees_after = render.path_tree_ids(cache, url, head, paths)
+        changed = [a for a, path in enumerate(paths) if trees_before[path] != trees_after[path]
+                   and render.source_fingerprint(cache, url, old, path, options)
+                   != render.source_fingerprint(cache, url, head, path, options)]
         for a in changed:
             render.render_app(cache, client, url, head, f"apps/app{a}", options)
         wall = time.perf_counter() - started

@@ -3,7 +3,9 @@
 A push must reach a refresh within milliseconds, and a flood of pushes (or of garbage) must not hurt:
 the body size is checked from Content-Length before reading and counted while streaming; verification,
 parsing and matching (pure CPU, no git, no cluster) run off the event loop; the only side effect is one
-`enqueue_fetch` per distinct repository, which refreshes the matched apps through the coalescing path.
+`enqueue_fetch` per distinct repository whose tracked revision moved, naming the apps matched by path: the
+fetch refreshes those at once (urgent, through the coalescing path) and its detection finds the others a
+push changed that no path names (a kustomize base outside an overlay's path).
 Anything a client sends is answered with a 2xx or 4xx, never a 5xx.
 """
 
@@ -79,7 +81,8 @@ def create_webhook_router(
 ) -> APIRouter:
     """A router serving `POST /api/webhook` (see the module docstring for what it does).
 
-    `enqueue_fetch(repo_url, app_names, revision_hint)` is called once per distinct repository;
+    `enqueue_fetch(repo_url, urgent_app_names, revision_hint)` is called once per distinct repository that
+    an app tracks at a revision the push moved (the list may be empty: the fetch's detection decides);
     `on_result(provider, result)` once per request, result one of accepted, ignored, forbidden, invalid,
     too_large (for metrics).
     """
@@ -99,9 +102,12 @@ def create_webhook_router(
                                   "apps": []}, "ignored")
         apps = list(list_apps())
         matched: MatchResult = match_apps(event, apps)
-        groups = group_by_repo(apps, matched.refresh, event)
+        # One fetch per repository a moved app tracks: the matched apps refresh at once after it (urgent), and
+        # its detection finds what paths cannot show, so a push touching only a kustomize base still counts.
+        groups = group_by_repo(apps, matched.refresh + matched.watch, event)
+        urgent = set(matched.refresh)
         for repo_url, app_names in groups.items():
-            enqueue_fetch(repo_url, app_names, event.revision)
+            enqueue_fetch(repo_url, [name for name in app_names if name in urgent], event.revision)
         log.info("webhook accepted: provider=%s repo=%s ref=%s matched=%d skipped=%d fetches=%d",
                  event.provider, redact_url(event.repo_urls[0]), event.ref, len(matched.refresh),
                  len(matched.skipped), len(groups))

@@ -4,6 +4,11 @@ A monorepo push must not re-render five hundred apps. After fetching, each app's
 and the git tree id of its path compared with the last one seen: an unchanged tree (and unchanged spec)
 means an unchanged desired state, so only apps whose tree or spec changed, or which are due anyway,
 are refreshed. Argo CD needs the manifest-generate-paths annotation for this; the tree id is enough.
+
+This detection is WaveCD's one answer to "which apps changed?". The webhook receiver's path matches
+(`shared.webhooks.matching`, with manifest-generate-paths) only say which apps to refresh first: they reach
+`fetch` as `urgent`, and the receiver fetches every repository whose tracked revision moved even when no path
+matched, because only the detection sees what paths cannot (a kustomize base outside an overlay's path).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Render an app's desired manifests at a commit, once per content, and tell when a push changed them.
 
 The pipeline's question after a push is "which apps did this touch?". Git answers it for free: the tree id
-of a directory changes exactly when something under it changes. `source_fingerprint` is that id (plus
-how the app renders); equal fingerprints (and an unchanged app spec) mean an unchanged desired state,
-so nothing is rendered again.
+of a directory changes exactly when something under it changes. `path_tree_ids` and `source_fingerprint`
+(that id plus how the app renders) are what the fetch step's detection
+(`shared.pipeline.source_watch.fetch_and_detect`, the one answer) compares: equal fingerprints (and an
+unchanged app spec) mean an unchanged desired state, so nothing is rendered again.
 
 Kustomize apps are the exception: a kustomization may reference `../base` or any other directory of the
 repository, so the app path's tree id alone would miss changes. For them the fingerprint uses the root
@@ -173,23 +174,6 @@ def source_fingerprint(cache: RepoCache, url: str, commit: str, path: str, optio
     _, clean, renderer, tree_id = _app_source(cache, url, commit, path, options)
     where = f":{clean}" if renderer == "kustomize" else ""
     return f"{renderer}:{tree_id}{where}:{options.cache_key()}"
-
-
-def app_changed(cache: RepoCache, url: str, old_commit: str | None, new_commit: str, path: str,
-                options: DirectoryOptions) -> bool:
-    """Whether moving from `old_commit` to `new_commit` may change the app's manifests.
-
-    A path that is missing (or broken) at either commit counts as changed, so the error gets reported.
-    """
-    if not old_commit:
-        return True
-    if old_commit == new_commit:
-        return False
-    try:
-        return (source_fingerprint(cache, url, old_commit, path, options)
-                != source_fingerprint(cache, url, new_commit, path, options))
-    except StallingError:
-        return True
 
 
 def _cache_key(url: str, renderer: str, tree_id: str, clean: str, options: DirectoryOptions,

@@ -18,6 +18,11 @@ refinements for monorepos, where Argo CD's webhook refreshes far too much:
   itself; glob patterns allowed). Argo CD checks files only for apps carrying the annotation; WaveCD checks
   the source path always (refinement two), so a monorepo push touching one app's path refreshes that app
   only. When the payload does not list the files, every candidate is refreshed.
+
+Paths cannot see everything: a kustomization may build `../../base`, which no path of the overlay's app
+names. So a candidate whose files were not touched is not dropped but put in `watch`: the receiver still
+fetches its repository, and the fetch's detection (`shared.pipeline.source_watch`, by git tree id and render
+fingerprint) decides whether its desired state changed. The matched apps reach that fetch as urgent.
 """
 
 from __future__ import annotations
@@ -40,10 +45,13 @@ _GLOB_CHARS = set("*?[")
 
 @dataclass
 class MatchResult:
-    """`refresh`: names of the apps to refresh; `skipped`: every other app's name -> why it was skipped."""
+    """`refresh`: names of the apps to refresh; `skipped`: every other app's name -> why it was skipped;
+    `watch`: the skipped apps whose revision moved but whose paths the push did not touch (their repository
+    is fetched anyway, and the fetch's detection decides: a kustomize base outside the app's path)."""
 
     refresh: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    watch: list[str] = field(default_factory=list)
 
 
 def _sources(app: Application) -> list[ApplicationSource]:
@@ -162,6 +170,7 @@ def match_apps(event: PushEvent, apps: Iterable[Application]) -> MatchResult:
             reason = _files_skip_reason(app, moved, event.changed_files)
             if reason is not None:
                 result.skipped[app.name] = reason
+                result.watch.append(app.name)
                 continue
         result.refresh.append(app.name)
     return result

@@ -12,7 +12,7 @@ from shared.core.errors import ConfigurationError, StallingError
 from shared.source import render
 from shared.source.git_source import RepoCache
 from shared.source.manifests import DirectoryOptions, load_manifests_from_dir
-from shared.source.render import app_changed, render_app, source_fingerprint
+from shared.source.render import render_app, source_fingerprint
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {}\n"
 OPTS = DirectoryOptions()
@@ -72,19 +72,22 @@ def test_unreachable_redis_is_only_a_missed_cache(repo) -> None:
     assert rendered.objects[0]["metadata"]["name"] == "a"
 
 
-def test_change_detection_by_tree_id(repo) -> None:
+def test_fingerprint_follows_the_path_tree_and_the_options(repo) -> None:
+    """What the fetch step's detection compares (its behaviour: tests/pipeline/test_fetch_detection.py)."""
     handle, cache = repo
     old = handle.head()
     new = handle.commit({"apps/b/cm.yaml": CM.format("b2")})
     cache.fetch(handle.url)
-    assert app_changed(cache, handle.url, old, new, "apps/a", OPTS) is False
-    assert app_changed(cache, handle.url, old, new, "apps/b", OPTS) is True
-    assert app_changed(cache, handle.url, None, new, "apps/a", OPTS) is True
+    assert source_fingerprint(cache, handle.url, old, "apps/a", OPTS) \
+        == source_fingerprint(cache, handle.url, new, "apps/a", OPTS)
+    assert source_fingerprint(cache, handle.url, old, "apps/b", OPTS) \
+        != source_fingerprint(cache, handle.url, new, "apps/b", OPTS)
     assert source_fingerprint(cache, handle.url, old, "apps/a", OPTS) \
         != source_fingerprint(cache, handle.url, old, "apps/a", DirectoryOptions(recurse=True))
     gone = handle.commit({"apps/a/cm.yaml": None})
     cache.fetch(handle.url)
-    assert app_changed(cache, handle.url, new, gone, "apps/a", OPTS) is True
+    with pytest.raises(StallingError, match="does not exist"):
+        source_fingerprint(cache, handle.url, gone, "apps/a", OPTS)
 
 
 def test_commit_not_fetched_is_a_configuration_error(repo) -> None:
@@ -114,7 +117,8 @@ def test_kustomize_app_with_a_base_is_rendered_and_tracks_the_base(git_factory, 
     # The overlay's own tree did not change, but its base did: a kustomize app must count as changed.
     assert cache.path_tree_id(handle.url, old, "overlays/prod") == cache.path_tree_id(handle.url, new,
                                                                                     "overlays/prod")
-    assert app_changed(cache, handle.url, old, new, "overlays/prod", OPTS) is True
+    assert source_fingerprint(cache, handle.url, old, "overlays/prod", OPTS) \
+        != source_fingerprint(cache, handle.url, new, "overlays/prod", OPTS)
     again = render_app(cache, redis_client, handle.url, new, "overlays/prod", OPTS)
     assert [o["metadata"]["name"] for o in again.objects] == ["prod-changed"]
 

@@ -38,6 +38,9 @@ def test_matching_case(path: Path):
     assert set(result.skipped) == {a.name for a in apps} - set(case["refresh"])
     for name, fragment in case["skipped"].items():
         assert fragment in result.skipped[name], (name, result.skipped[name])
+    if "watch" in case:  # skipped by path only: their repository is fetched, the detection decides
+        assert result.watch == case["watch"], case["description"]
+    assert set(result.watch) <= set(result.skipped)
 
 
 def test_every_matching_case_checks_both_outcomes_or_says_why():

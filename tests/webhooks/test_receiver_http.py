@@ -216,6 +216,22 @@ def test_no_matching_app_enqueues_nothing(http):
     assert recorder.fetches == []
 
 
+def test_push_touching_no_app_path_still_fetches_for_the_detection(http):
+    """Only a kustomize base changed: no app matches by path, yet the repository is fetched (nobody urgent),
+    so the fetch's detection can refresh the overlay apps that build the base."""
+    client, url, recorder = http
+    case = load(next(p for p in PROVIDER_CASES if p.stem == "github-push"))
+    apps = [make_app({"name": name, "repoURL": "https://github.com/acme/gitops", "path": f"overlays/{name}",
+                      "targetRevision": "HEAD"}) for name in ("prod", "staging")]
+    apps.append(make_app({"name": "pinned", "repoURL": "https://github.com/acme/gitops", "path": "overlays/x",
+                          "targetRevision": "v1.0.0"}))
+    recorder.reset(apps=apps)
+    body = body_bytes(case)
+    response = client.post(url, content=body, headers=signed_headers(case, body))
+    assert response.json()["matched"] == 0
+    assert recorder.fetches == [("https://github.com/acme/gitops", [], "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c")]
+
+
 def test_fetch_arguments_never_carry_url_credentials(http):
     client, url, recorder = http
     case = load(next(p for p in PROVIDER_CASES if p.stem == "github-push"))
