@@ -22,16 +22,16 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from scheduler.api import body_of
+from scheduler.api_base import body_of
 from scheduler.dashboard.session import Role, Sessions, check_origin, safe_next
 from scheduler.dashboard.views import AppDetail, AppRow, DashboardReader
-from shared.apps.app_actions import ActionError, AppActions
+from shared.apps.app_actions import ActionConflict, ActionNotFound, AppActions
 from shared.core.errors import WaveCDError
 from shared.core.models import Application
 from shared.pipeline.services import Services
 
 if TYPE_CHECKING:
-    from scheduler.api import TaskSender
+    from scheduler.task_sender import TaskSender
 
 TEMPLATES = Path(__file__).parent / "templates"
 _MAX_FORM_BYTES = 16 * 1024
@@ -119,11 +119,11 @@ def create_dashboard_router(svc: Services, tasks: TaskSender, sessions: Sessions
     def repo_of(name: str) -> str:
         doc = svc.store.get_app(name)
         if doc is None:
-            raise ActionError(404, f"application '{name}' not found")
+            raise ActionNotFound(f"application '{name}' not found")
         try:
             return Application.parse(doc).spec.primary_source.repo_url
         except WaveCDError as exc:
-            raise ActionError(409, f"the application's spec is invalid: {exc.message}") from None
+            raise ActionConflict(f"the application's spec is invalid: {exc.message}") from None
 
     # -- signing in ---------------------------------------------------------------------------------
     @router.get("/login")

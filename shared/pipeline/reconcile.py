@@ -28,7 +28,20 @@ from shared.core.resources import (
 )
 from shared.diff.compare import compare
 from shared.health import HealthStatus, HealthStatusCode, aggregate, assess, is_health_ignored
-from shared.operation.model import FINAL_PHASES, RUNNING, STAGE_APPLY, new_operation, now_iso, public_view
+from shared.operation import machine
+from shared.operation.machine import Chain, StepCall
+from shared.operation.model import (
+    FINAL_PHASES,
+    RUNNING,
+    Operation,
+    ResourceResult,
+    ResultStatus,
+    Step,
+    SyncRequest,
+    new_operation,
+    now_iso,
+    public_view,
+)
 from shared.pipeline import project_gate
 from shared.pipeline.app_index import spec_hash
 from shared.pipeline.desired_state import DesiredState, load_desired, resolve_commit
@@ -45,19 +58,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SYNCED, OUT_OF_SYNC, UNKNOWN = "Synced", "OutOfSync", "Unknown"
-
-
-@dataclass
-class StepCall:
-    """The next task of an operation chain: which step, with which lock token, after how long."""
-
-    task: str  # "wave_apply" | "health_check"
-    app: str
-    operation: str
-    step: int
-    token: str
-    seq: int
-    countdown: float = 0.0
 
 
 @dataclass
@@ -277,14 +277,14 @@ def refresh_app(svc: Services, token: LockToken) -> RefreshOutcome:
     # it, a terminate asked for the new operation in between would be lost (seen on a real cluster, where
     # publishing the status takes a request).
     store.clear_terminate(name)
-    svc.store.write(token, "operation", op)
-    log_context.bind(operation=op["id"])
-    store.log_operation(name, op["id"], "start")
+    svc.store.write_operation(token, op)
+    log_context.bind(operation=op.id)
+    store.log_operation(name, op.id, "start")
     status["operationState"] = public_view(op)
     publish_status(svc, token, status)
     store.mark_running(name)
-    return RefreshOutcome(f"sync {op['id']} started at {commit[:12]}",
-                          StepCall("wave_apply", name, op["id"], 0, token.encode(), 0))
+    return RefreshOutcome(f"sync {op.id} started at {commit[:12]}",
+                          machine.first_call(op, Chain(name, token.encode())))
 
 
 def _commit_for(svc: Services, name: str, doc: dict[str, Any], app: Application, revision: str | None) -> str:
@@ -296,13 +296,13 @@ def _commit_for(svc: Services, name: str, doc: dict[str, Any], app: Application,
     return resolve_commit(svc, app, revision)
 
 
-def _resume(svc: Services, token: LockToken, op: dict[str, Any]) -> RefreshOutcome:
-    progress = op["progress"]
-    task = "wave_apply" if progress.get("stage") == STAGE_APPLY else "health_check"
-    svc.store.write(token, "operation", op)  # claims the operation for the new token (fenced)
-    return RefreshOutcome(f"resumed operation {op['id']} at step {progress['step']}",
-                          StepCall(task, token.app, op["id"], int(progress["step"]), token.encode(),
-                                   int(progress["seq"])))
+def _resume(svc: Services, token: LockToken, doc: dict[str, Any]) -> RefreshOutcome:
+    """An operation left Running by a chain whose lock expired: the new token claims it (a fenced write)
+    and the chain goes on at the stage and step it recorded."""
+    op = Operation.model_validate(doc)
+    svc.store.write_operation(token, op)
+    return RefreshOutcome(f"resumed operation {op.id} at step {op.progress.step}",
+                          machine.resume(op, Chain(token.app, token.encode())))
 
 
 def _decide_sync(svc: Services, app: Application, comparison: Comparison, request: dict[str, Any] | None,
@@ -346,52 +346,38 @@ def _decide_sync(svc: Services, app: Application, comparison: Comparison, reques
 
 
 def _start_operation(svc: Services, app: Application, cluster: Cluster, comparison: Comparison,
-                     request: dict[str, Any], automated: bool) -> dict[str, Any]:
+                     request: dict[str, Any], automated: bool) -> Operation:
+    asked = SyncRequest.model_validate(request)
     options = SyncOptions.from_policy(app.spec.sync_policy)
-    if request.get("syncOptions"):
-        options = options.merged_with(",".join(request["syncOptions"]))
-    prune = bool(request.get("prune")) or bool(app.spec.sync_policy.automated and automated
-                                               and app.spec.sync_policy.automated.prune)
+    if asked.sync_options:
+        options = options.merged_with(",".join(asked.sync_options))
+    prune = asked.prune or bool(app.spec.sync_policy.automated and automated
+                                and app.spec.sync_policy.automated.prune)
     only = None
-    if request.get("resources"):
+    if asked.resources:
         only = {ResourceKey(r.get("group", ""), r["kind"], r.get("namespace") or
-                            app.spec.destination.namespace, r["name"]) for r in request["resources"]}
+                            app.spec.destination.namespace, r["name"]) for r in asked.resources}
     destination_ns = app.spec.destination.namespace
     create_ns = None
     if options.create_namespace and destination_ns and not cluster.namespace_exists(destination_ns):
         create_ns = destination_ns
-    started = int(time.time())
+    now = time.time()
     plan = plan_sync(comparison.desired.objects, live_tracked=comparison.to_prune, prune=prune,
                      options=options, in_sync=comparison.in_sync, only=only,
                      default_namespace=destination_ns, create_namespace=create_ns,
-                     revision=comparison.desired.commit, started_at=started)
+                     revision=comparison.desired.commit, started_at=int(now))
     versions = dict(comparison.desired.api_versions)
     for obj in comparison.to_prune:
         versions[ResourceKey.from_object(obj)] = str(obj.get("apiVersion", ""))
-    steps = [_step_record(s, versions) for s in plan.steps]
-    fail_steps = [_step_record(s, versions) for s in plan.sync_fail_steps]
-    request = {**request, "prune": prune}
     op = new_operation(app, revision=comparison.desired.commit, tree_id=comparison.desired.tree_id,
-                       source_path=app.spec.primary_source.path, steps=steps, sync_fail_steps=fail_steps,
-                       request=request, automated=automated)
-    op["progress"]["startedAtUnix"] = started
-    op["progress"]["namespaceToCreate"] = create_ns
-    op["progress"]["managedNamespaceMetadata"] = app.spec.sync_policy.managed_namespace_metadata
-    op["progress"]["jitter"] = random.random()
+                       source_path=app.spec.primary_source.path,
+                       steps=[Step.from_plan(s.to_dict(), versions) for s in plan.steps],
+                       sync_fail_steps=[Step.from_plan(s.to_dict(), versions) for s in plan.sync_fail_steps],
+                       request=asked.model_copy(update={"prune": prune}), automated=automated, now=now)
+    op.progress.namespace_to_create = create_ns
+    op.progress.managed_namespace_metadata = app.spec.sync_policy.managed_namespace_metadata
+    op.progress.jitter = random.random()
     for skipped in plan.prune_skipped:
-        op["syncResult"]["resources"].append({**skipped.key.to_dict(), "status": "PruneSkipped",
-                                              "message": "ignored (requires pruning)",
-                                              "syncPhase": "Sync"})
+        op.record_result(ResourceResult(**skipped.key.to_dict(), status=ResultStatus.PRUNE_SKIPPED,
+                                        message="ignored (requires pruning)", sync_phase="Sync"))
     return op
-
-
-def _step_record(step: Any, versions: dict[ResourceKey, str]) -> dict[str, Any]:  # noqa: ANN401
-    return {
-        "phase": step.phase,
-        "wave": step.wave,
-        "objects": [{**o.key.to_dict(), "apiVersion": versions.get(o.key, "v1" if o.managed_namespace else ""),
-                     "action": o.action,
-                     "hookTypes": list(o.hook_types), "deletePolicies": list(o.delete_policies),
-                     "options": dict(o.options), **({"managedNamespace": True} if o.managed_namespace else {})}
-                    for o in step.objects],
-    }

@@ -15,49 +15,8 @@ from typing import Any
 
 import redis
 
+from shared.operation.model import Operation, Phase
 from shared.state.app_lock import LockToken, lock_key
-
-_TRANSITION = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return 0
-end
-local raw = redis.call('HGET', KEYS[2], 'operation')
-if not raw then
-  return -1
-end
-local op = cjson.decode(raw)
-if op['id'] ~= ARGV[3] or tostring(op['progress']['seq']) ~= ARGV[4] then
-  return -1
-end
--- A terminate that came in since the chain read the operation stays visible: the chain ends it next step.
-local doc = ARGV[5]
-if op['phase'] == 'Terminating' then
-  local needle = '"phase":"Running"'
-  local at = string.find(doc, needle, 1, true)
-  if at then
-    doc = string.sub(doc, 1, at - 1) .. '"phase":"Terminating"' .. string.sub(doc, at + string.len(needle))
-  end
-end
-redis.call('HSET', KEYS[2], 'operation', doc, 'fence', ARGV[2])
-return 1
-"""
-
-# Edits the text rather than re-encoding (cjson would turn empty lists into objects). The documents are
-# written with sorted keys and no spaces, and only the operation itself has a "phase" of "Running".
-_MARK_TERMINATING = """
-local raw = redis.call('HGET', KEYS[1], 'operation')
-if not raw then
-  return 0
-end
-local needle = '"phase":"Running"'
-local at = string.find(raw, needle, 1, true)
-if not at then
-  return 0
-end
-local edited = string.sub(raw, 1, at - 1) .. '"phase":"Terminating"' .. string.sub(raw, at + string.len(needle))
-redis.call('HSET', KEYS[1], 'operation', edited)
-return 1
-"""
 
 _FENCED_SET = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
@@ -80,6 +39,10 @@ def state_key(app: str) -> str:
     return f"wavecd:state:{app}"
 
 
+def _loads(raw: bytes | None) -> dict[str, Any] | None:
+    return json.loads(raw) if raw else None
+
+
 def _json(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), sort_keys=True, default=str)
 
@@ -94,8 +57,6 @@ class AppStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
         self._fenced_set = client.register_script(_FENCED_SET)
-        self._transition = client.register_script(_TRANSITION)
-        self._mark_terminating = client.register_script(_MARK_TERMINATING)
 
     # -- the app index (Applications as last read from the cluster) -------------------------------
     def put_app(self, name: str, obj: dict[str, Any]) -> bool:
@@ -165,19 +126,35 @@ class AppStore:
         if not ok:
             raise StaleWriterError(f"app {token.app}: lock token {token.fence} no longer owns the lock")
 
-    def transition(self, token: LockToken, op: dict[str, Any], expected_seq: int) -> bool:
+    def write_operation(self, token: LockToken, op: Operation) -> None:
+        """Store the app's operation for the lock holder (a new one, or one claimed by a new token)."""
+        self.write(token, "operation", op.dump())
+
+    def transition(self, token: LockToken, op: Operation, expected_seq: int) -> bool:
         """Store `op` only if the stored operation is still the same one at `expected_seq`.
 
         This is the compare-and-set that keeps an operation chain single: of two deliveries of one
         task, only the first moves the chain on; the second finds the sequence number changed and
-        stops. StaleWriterError when the token lost the lock; False when the chain moved on.
+        stops. StaleWriterError when the token lost the lock; False when the chain moved on. A
+        terminate asked since the chain read the operation stays visible (the stored phase Terminating
+        is kept over Running): the chain ends the operation at its next step.
         """
-        result = int(self._transition(keys=[lock_key(token.app), state_key(token.app)],
-                                      args=[token.value, token.fence, op["id"], str(expected_seq),
-                                            _json(op)]))
-        if result == 0:
-            raise StaleWriterError(f"app {token.app}: lock token {token.fence} no longer owns the lock")
-        return result == 1
+        keys = (lock_key(token.app), state_key(token.app))
+
+        def attempt(pipe: redis.client.Pipeline) -> bool:
+            if pipe.get(keys[0]) != token.value.encode():
+                raise StaleWriterError(f"app {token.app}: lock token {token.fence} no longer owns the lock")
+            stored = Operation.load(_loads(pipe.hget(keys[1], "operation")))
+            if stored is None or stored.id != op.id or stored.progress.seq != expected_seq:
+                return False
+            doc = op
+            if stored.phase == Phase.TERMINATING and op.phase == Phase.RUNNING:
+                doc = op.model_copy(update={"phase": Phase.TERMINATING})
+            pipe.multi()
+            pipe.hset(keys[1], mapping={"operation": _json(doc.dump()), "fence": token.fence})
+            return True
+
+        return bool(self.redis.transaction(attempt, *keys, value_from_callable=True))
 
     def write_unfenced(self, app: str, field: str, doc: dict[str, Any]) -> None:
         """Seed a field outside any operation (rebuilding Redis from the cluster)."""
@@ -191,7 +168,12 @@ class AppStore:
         return self.read(app, "status") or {}
 
     def operation(self, app: str) -> dict[str, Any] | None:
+        """The stored operation as JSON (Argo CD's field names), for views that only read it."""
         return self.read(app, "operation")
+
+    def current_operation(self, app: str) -> Operation | None:
+        """The stored operation, typed."""
+        return Operation.load(self.read(app, "operation"))
 
     def has_state(self, app: str) -> bool:
         return bool(self.redis.hexists(state_key(app), "status"))
@@ -237,7 +219,17 @@ class AppStore:
         operation, ends it as Failed "Operation terminated" when it next looks.
         """
         self.redis.set(f"wavecd:terminate:{app}", "1", ex=3600)
-        self._mark_terminating(keys=[state_key(app)])
+        key = state_key(app)
+
+        def mark(pipe: redis.client.Pipeline) -> None:
+            op = Operation.load(_loads(pipe.hget(key, "operation")))
+            if op is None or op.phase != Phase.RUNNING:
+                return
+            op.phase = Phase.TERMINATING
+            pipe.multi()
+            pipe.hset(key, "operation", _json(op.dump()))
+
+        self.redis.transaction(mark, key)
 
     def terminate_requested(self, app: str) -> bool:
         return bool(self.redis.exists(f"wavecd:terminate:{app}"))
