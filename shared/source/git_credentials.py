@@ -41,7 +41,7 @@ class RepoCredential:
     From Secrets also: `insecure` (accept any server certificate), `name`, `project` (Argo CD's
     project-scoped repositories: the entry serves only apps of that project), and
     `tlsClientCertData`/`tlsClientCertKey`, kept and never shown; libgit2 has no client-certificate hook,
-    so a server that demands one refuses the fetch with its own TLS error."""
+    so the git cache fetches an https repository with a client certificate through `git_https` (dulwich)."""
 
     url: str
     username: str | None = None

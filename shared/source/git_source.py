@@ -12,6 +12,10 @@ pointing at complete objects and the next fetch simply starts again.
 
 Every libgit2 error is redacted (URL userinfo and configured secrets) before it becomes a typed error:
 network trouble is a TransientError, refused credentials or a missing revision a ConfigurationError.
+
+An https repository whose credential holds a TLS client certificate (`tlsClientCertData`/`Key`) is
+listed and fetched through `git_https` (dulwich), since libgit2 cannot present one; the objects land in
+the same bare repository and everything after the fetch is the same.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import pygit2
 from shared.core.errors import ConfigurationError, TransientError
 from shared.core.repo_url import normalize_repo_url, redact_text, redact_url
 from shared.source.git_credentials import AuthenticationFailed, CredentialStore, GitCallbacks
+from shared.source.git_https import ClientCertTransport, needs_client_cert
 from shared.source.manifests import clean_app_path
 
 log = logging.getLogger(__name__)
@@ -147,6 +152,14 @@ class RepoCache:
 
     # --- remote operations ----------------------------------------------------------------------------
 
+    def _cert_transport(self, url: str) -> ClientCertTransport | None:
+        """dulwich's smart-HTTP client for an https repository whose credential holds a TLS client
+        certificate (libgit2 cannot present one); None for every other repository."""
+        credential = self.credentials.for_url(url)
+        if credential is None or not needs_client_cert(url, credential):
+            return None
+        return ClientCertTransport(_transport_url(url), credential, self.timeout)
+
     def _callbacks(self, url: str) -> _FetchCallbacks:
         deadline = time.monotonic() + self.timeout
         return _FetchCallbacks(self.credentials.callbacks(url), deadline, self.progress)
@@ -182,23 +195,27 @@ class RepoCache:
         """
         repo = self.open(url)
         callbacks = self._callbacks(url)
+        transport = self._cert_transport(url)
         self.stats["ls_remote"] += 1
         started = time.monotonic()
-        try:
-            with self._errors(url, callbacks, "listing refs of"):
-                remote = repo.remotes.create_anonymous(_transport_url(url))
-                heads = remote.list_heads(callbacks=callbacks)
-        finally:
-            _report("ls-remote", url, started)
         refs: dict[str, str] = {}
         head_target: str | None = None
-        for head in heads:
-            name = head.name or ""
-            if name == "HEAD":
-                refs["HEAD"] = str(head.oid)
-                head_target = head.symref_target
-            elif name.startswith(("refs/heads/", "refs/tags/")):
-                refs[name] = str(head.oid)
+        try:
+            if transport is not None:
+                refs, head_target = self._scrubbed(callbacks, url, transport.list_refs)
+            else:
+                with self._errors(url, callbacks, "listing refs of"):
+                    remote = repo.remotes.create_anonymous(_transport_url(url))
+                    heads = remote.list_heads(callbacks=callbacks)
+                for head in heads:
+                    name = head.name or ""
+                    if name == "HEAD":
+                        refs["HEAD"] = str(head.oid)
+                        head_target = head.symref_target
+                    elif name.startswith(("refs/heads/", "refs/tags/")):
+                        refs[name] = str(head.oid)
+        finally:
+            _report("ls-remote", url, started)
         if head_target is None and "HEAD" in refs:
             # Transports without symref information: the branch HEAD points at (main/master first).
             candidates = sorted((n for n, sha in refs.items()
@@ -227,17 +244,42 @@ class RepoCache:
                 self._set_head(repo, head_target)
                 return FetchResult(False, refs)
             callbacks = self._callbacks(url)
+            transport = self._cert_transport(url)
             self.stats["fetch"] += 1
             started = time.monotonic()
             try:
-                with self._errors(url, callbacks, "fetching"):
-                    remote = repo.remotes.create_anonymous(_transport_url(url))
-                    remote.fetch(refspecs=_REFSPECS, callbacks=callbacks, prune=pygit2.enums.FetchPrune.PRUNE)
+                if transport is not None:
+                    self._scrubbed(callbacks, url, lambda: transport.fetch(repo.path, list(wanted.values()),
+                                                                           self.progress))
+                    self._move_refs(repo, wanted)
+                else:
+                    with self._errors(url, callbacks, "fetching"):
+                        remote = repo.remotes.create_anonymous(_transport_url(url))
+                        remote.fetch(refspecs=_REFSPECS, callbacks=callbacks,
+                                     prune=pygit2.enums.FetchPrune.PRUNE)
             finally:
                 _report("fetch", url, started)
             self._set_head(repo, head_target)
             log.info("fetched %s in %.2fs", redact_url(url), time.monotonic() - started)
         return FetchResult(True, refs)
+
+    def _scrubbed(self, callbacks: GitCallbacks, url: str, call: Callable[[], Any]) -> Any:  # noqa: ANN401
+        """`call()` with its typed errors' messages scrubbed of credentials, as libgit2's are."""
+        try:
+            return call()
+        except ConfigurationError as exc:
+            raise ConfigurationError(self._scrub(callbacks, url, exc.message)) from None
+        except TransientError as exc:
+            raise TransientError(self._scrub(callbacks, url, str(exc))) from None
+
+    def _move_refs(self, repo: pygit2.Repository, wanted: dict[str, str]) -> None:
+        """After a dulwich fetch: the local branches and tags become the remote's, pruned as libgit2's
+        `+refs/heads/*:refs/heads/*` fetch with prune leaves them."""
+        for name in [n for n in repo.references if n.startswith(("refs/heads/", "refs/tags/"))]:
+            if name not in wanted:
+                repo.references.delete(name)
+        for name, sha in wanted.items():
+            repo.references.create(name, sha, force=True)
 
     def _set_head(self, repo: pygit2.Repository, target: str | None) -> None:
         if target and target in repo.references:
@@ -300,14 +342,18 @@ class RepoCache:
         """Fetch one commit by id (servers that allow it); failure leaves the SHA unresolved."""
         repo = self.open(url)
         callbacks = self._callbacks(url)
+        transport = self._cert_transport(url)
         with self.lock(url):
             self.stats["fetch"] += 1
             started = time.monotonic()
             try:
-                remote = repo.remotes.create_anonymous(_transport_url(url))
-                remote.fetch(refspecs=[sha], callbacks=callbacks)
+                if transport is not None:
+                    transport.fetch(repo.path, [sha])
+                else:
+                    remote = repo.remotes.create_anonymous(_transport_url(url))
+                    remote.fetch(refspecs=[sha], callbacks=callbacks)
                 _report("fetch", url, started)
-            except (pygit2.GitError, AuthenticationFailed, TransientError, OSError) as exc:
+            except (pygit2.GitError, AuthenticationFailed, TransientError, ConfigurationError, OSError) as exc:
                 log.info("fetching %s by id from %s failed: %s", sha, redact_url(url),
                          self._scrub(callbacks, url, str(exc)))
 
