@@ -96,20 +96,28 @@ def admit(svc: Services, app: Application) -> Admitted:
 def repo_scope_problems(svc: Services, app: Application) -> list[str]:
     """Argo CD's project-scoped repositories: a repository Secret with `project: p` serves only apps of p.
 
-    The git cache holds one clone per repository, fetched with whichever credential the fetch found (see
-    `CredentialStore.for_url`), so an app of another project that has no credential of its own for the
-    repository (scoped to its project, or unscoped) would read what p's credential fetched. Argo CD would
-    fetch for it without credentials; here it is refused instead, naming no other project. Credentials in
-    the app's own URL do not count: the fetch does not use them when a Secret matches."""
-    credentials = svc.repos.credentials
+    The git cache holds one clone per repository, fetched with the credential `CredentialStore.for_url`
+    gives the fetch (unscoped first). When that credential is scoped to another project, an app may read
+    the clone only if what Argo CD would fetch it with, its own project's credential or an unscoped one or
+    none at all, reaches the repository too (an ls-remote, remembered a few minutes); else it is refused,
+    naming no other project. Credentials in the app's own URL do not count: the fetch ignores them when a
+    Secret matches."""
+    repos = svc.repos
+    credentials = repos.credentials
     project = app.spec.project or "default"
     sources = ([app.spec.source] if app.spec.source else []) + list(app.spec.sources or [])
     problems = []
     for source in sources:
         url = source.repo_url
-        if credentials.scoped_elsewhere(url, project) and credentials.for_url(url, project) is None:
-            problems.append(f"repository {redact_url(url)} is declared for another project: project "
-                            f"'{project}' has no credentials for it")
+        fetched_with = credentials.for_url(url)
+        if fetched_with is None or not fetched_with.project or fetched_with.project == project:
+            continue
+        own = credentials.for_url(url, project)
+        refused = repos.probe(url, own)
+        if refused is not None:
+            why = (f"the credentials of project '{project}' for it are refused" if own is not None
+                   else f"project '{project}' has no credentials for it")
+            problems.append(f"repository {redact_url(url)} is declared for another project and {why} ({refused})")
     return problems
 
 

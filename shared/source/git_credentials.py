@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -63,6 +64,12 @@ class RepoCredential:
 
     def secrets(self) -> list[str]:
         return [s for s in (self.password, self.ssh_private_key, self.tls_client_cert_key) if s]
+
+    def fingerprint(self) -> str:
+        """A digest of every field, to tell credentials apart in this process's memory (never stored)."""
+        fields = (self.url, self.username, self.password, self.ssh_private_key, self.tls_client_cert_data,
+                  self.tls_client_cert_key, self.insecure, self.exact, self.project)
+        return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
 
     def summary(self) -> dict[str, Any]:
         """What `repo list` may show: never a secret value, only which kinds of credential exist."""

@@ -38,7 +38,7 @@ import pygit2
 
 from shared.core.errors import ConfigurationError, TransientError
 from shared.core.repo_url import normalize_repo_url, redact_text, redact_url
-from shared.source.git_credentials import AuthenticationFailed, CredentialStore, GitCallbacks
+from shared.source.git_credentials import AuthenticationFailed, CredentialStore, GitCallbacks, RepoCredential
 from shared.source.git_https import ClientCertTransport, needs_client_cert
 from shared.source.manifests import clean_app_path
 
@@ -57,6 +57,7 @@ def _report(kind: str, url: str, started: float) -> None:
         except Exception:  # noqa: BLE001 - metrics never break a fetch
             log.debug("git request hook failed", exc_info=True)
 
+PROBE_TTL = 300.0
 _FULL_SHA = re.compile(r"^[0-9a-fA-F]{40}$")
 _SHORT_SHA = re.compile(r"^[0-9a-fA-F]{7,39}$")
 _REFSPECS = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
@@ -109,6 +110,7 @@ class RepoCache:
         self.stats: Counter[str] = Counter()
         self._repos: dict[str, pygit2.Repository] = {}
         self._remote_head: str | None = None
+        self._probes: dict[tuple[str, str], tuple[float, str | None]] = {}
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         pygit2.settings.server_connect_timeout = int(timeout * 1000)
         pygit2.settings.server_timeout = int(timeout * 1000)
@@ -224,6 +226,37 @@ class RepoCache:
             head_target = candidates[0] if candidates else None
         self._remote_head = head_target
         return refs
+
+    def probe(self, url: str, credential: RepoCredential | None) -> str | None:
+        """None when `credential` (None: no credential) may list the repository's refs, else why not.
+
+        The project gate asks this when the cache was fetched with another project's credential: an app
+        may read it only if its own credential (or none, as Argo CD would then fetch) reaches the same
+        repository. Answers are kept PROBE_TTL seconds per repository and credential."""
+        key = (normalize_repo_url(url), credential.fingerprint() if credential else "")
+        now = time.monotonic()
+        cached = self._probes.get(key)
+        if cached is not None and now - cached[0] < PROBE_TTL:
+            return cached[1]
+        callbacks = _FetchCallbacks(GitCallbacks(credential), now + self.timeout, None)
+        transport = (ClientCertTransport(_transport_url(url), credential, self.timeout)
+                     if credential is not None and needs_client_cert(url, credential) else None)
+        started = time.monotonic()
+        try:
+            if transport is not None:
+                self._scrubbed(callbacks, url, transport.list_refs)
+            else:
+                with self._errors(url, callbacks, "listing refs of"):
+                    self.open(url).remotes.create_anonymous(_transport_url(url)).list_heads(callbacks=callbacks)
+            answer = None
+        except (ConfigurationError, TransientError) as exc:
+            answer = self._scrub(callbacks, url, str(exc))
+        finally:
+            _report("ls-remote", url, started)
+        if len(self._probes) > 1024:
+            self._probes.clear()
+        self._probes[key] = (now, answer)
+        return answer
 
     def _local_refs(self, repo: pygit2.Repository) -> dict[str, str]:
         refs = {}

@@ -1,8 +1,9 @@
 """Project-scoped repositories (a repository Secret's `project`): its credentials serve only apps of that
 project. The lookup rules are tested from tests/testdata/repo_scope (one case per file); on the pipeline,
 an app of another project that tries to reach the repository (the same URL, another spelling of it,
-made-up credentials in its URL, or by moving an admitted app to another project) is refused with an
-InvalidSpecError and never synced, and `wavecd repo list` shows each Secret's project."""
+made-up credentials in its URL, a wrong credential of its own project, or by moving an admitted app to
+another project) is refused with an InvalidSpecError and never synced, and `wavecd repo list` shows each
+Secret's project."""
 
 from __future__ import annotations
 
@@ -86,6 +87,17 @@ def test_a_scoped_repository_serves_its_project_only(world: World, git_factory: 
     world.put_app(moved)
     reconcile(world.svc, owner)
     assert "declared for another project" in world.conditions(owner).get("InvalidSpecError", "")
+
+    # team-b declares a Secret of its own for the repository whose password is wrong: still refused.
+    bogus = _scoped_secret(unique("repo"), url, git_http_server, "team-b")
+    bogus["stringData"]["password"] = "not-the-password"  # type: ignore[index]
+    world.core.create_namespaced_secret(world.control, bogus)
+    refresh_declarative(world.svc, force=True)
+    reconcile(world.svc, owner)
+    refused = world.conditions(owner).get("InvalidSpecError", "")
+    assert "credentials of project 'team-b' for it are refused" in refused, world.status(owner)
+    assert "not-the-password" not in json.dumps(world.status(owner))
+    world.core.delete_namespaced_secret(bogus["metadata"]["name"], world.control)  # type: ignore[index]
 
     # team-b declares its own Secret for the repository (Argo CD allows one per project): served again.
     world.core.create_namespaced_secret(world.control, _scoped_secret(unique("repo"), url, git_http_server,
