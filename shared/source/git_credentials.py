@@ -125,15 +125,6 @@ class CredentialStore:
                 return found
         return None
 
-    def scoped_elsewhere(self, url: str, project: str) -> list[str]:
-        """The other projects whose scoped entries match `url` (empty when none does): an app of `project`
-        with no credential of its own must not read what their credentials fetched."""
-        key = _match_key(url)
-        found = {e.project for e in self.entries if e.project and e.project != project and (
-            (e.exact and _scheme(e.url) == _scheme(url) and same_repo(e.url, url))
-            or (not e.exact and key.startswith(_match_key(e.url))))}
-        return sorted(found)
-
     def all_secrets(self) -> list[str]:
         return [secret for entry in self.entries for secret in entry.secrets()]
 

@@ -37,8 +37,6 @@ def test_repo_scope_case(path: Path) -> None:
     for lookup in case["lookups"]:
         found = store.for_url(lookup["url"], lookup["project"])
         assert (found.username if found else None) == lookup["expect"], lookup
-        if lookup["project"] is not None:
-            assert store.scoped_elsewhere(lookup["url"], lookup["project"]) == lookup["scopedElsewhere"], lookup
 
 
 def _scoped_secret(name: str, url: str, server: GitHttpServer, project: str) -> dict[str, Any]:
