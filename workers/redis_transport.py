@@ -22,19 +22,34 @@ The subclass below fixes both without touching kombu's behaviour otherwise:
   moves the stored message back to its queue only if it is still in the unacked hash, so a message
   is never restored twice). If Redis lost its data the hash is empty and nothing comes back; the
   tick's repair re-drives the operation from its recorded progress (shared.pipeline.app_index).
+* a worker killed outright (kill -9 of its main process, a lost node) leaves its messages in the
+  unacked hash, where kombu would leave them for the visibility timeout. So each consuming process
+  records, beside kombu's own unacked entry, which process holds the message (`OWNER_KEY`) and keeps a
+  short-lived heartbeat key alive from a thread; every live consumer's thread also looks for messages
+  whose holder's heartbeat is gone and restores them with the same `restore_by_tag`. A slow but alive
+  holder is never robbed: its heartbeat is a thread of its own, independent of the tasks it runs.
 
-Configured by `broker_transport` in workers.celery_app.
+Registered under kombu's `redis` alias by workers.celery_app.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
 import threading
+import time
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
 
 log = logging.getLogger(__name__)
+
+OWNER_KEY = "wavecd:unacked-owner"           # delivery tag -> id of the consuming process holding it
+HEARTBEAT_PREFIX = "wavecd:consumer-alive:"  # + process id; expires when the process is gone
+HEARTBEAT_EVERY = 2.0
+HEARTBEAT_TTL = 10.0
 
 _orphans: set[str] = set()           # delivery tags whose restore must wait for a new connection
 _orphans_lock = threading.Lock()
@@ -46,7 +61,83 @@ def orphaned_tags() -> set[str]:
         return set(_orphans)
 
 
+class _Heartbeat:
+    """This process's identity as a message holder, its heartbeat thread, and the reaper of dead holders."""
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.ident = ""
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+        self.channel: Channel | None = None
+
+    def ensure(self, channel: Channel) -> str:
+        """The id this process records as holder; starts the heartbeat on first use (again after a fork)."""
+        with self.lock:
+            self.channel = channel
+            if self.pid != os.getpid():
+                self.pid = os.getpid()
+                self.ident = f"{socket.gethostname()}:{self.pid}:{secrets.token_hex(4)}"
+                self.thread = None
+            if self.thread is None or not self.thread.is_alive():
+                self._beat()  # alive before any message is recorded under this id
+                self.thread = threading.Thread(target=self._run, name="wavecd-consumer-heartbeat", daemon=True)
+                self.thread.start()
+            return self.ident
+
+    def _client(self) -> Any:  # noqa: ANN401 - a redis.Redis
+        channel = self.channel
+        if channel is None:
+            return None
+        return channel.Client(connection_pool=channel.pool)
+
+    def _beat(self) -> None:
+        client = self._client()
+        if client is not None:
+            client.set(HEARTBEAT_PREFIX + self.ident, "1", px=int(HEARTBEAT_TTL * 1000))
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(HEARTBEAT_EVERY)
+            try:
+                self._beat()
+                self._reap()
+            except Exception as exc:  # noqa: BLE001 - Redis away or restarting: the next beat tries again
+                log.debug("consumer heartbeat: %s", exc)
+
+    def _reap(self) -> None:
+        """Restore the messages whose holder stopped beating (killed): kombu's atomic restore_by_tag."""
+        channel = self.channel
+        client = self._client()
+        if channel is None or client is None:
+            return
+        owners = {tag.decode(): owner.decode() for tag, owner in client.hgetall(OWNER_KEY).items()}
+        if not owners:
+            return
+        holders = sorted(set(owners.values()))
+        alive = {h for h, beat in zip(holders, client.mget([HEARTBEAT_PREFIX + h for h in holders]),
+                                      strict=True) if beat is not None}
+        dead = [tag for tag, owner in owners.items() if owner not in alive]
+        for tag in dead:
+            channel.qos.restore_by_tag(tag, client=client)  # also drops the OWNER_KEY entry
+        if dead:
+            log.warning("restored %d message(s) held by worker process(es) that died: %s", len(dead),
+                        ", ".join(sorted(set(holders) - alive)))
+
+
+_heartbeat = _Heartbeat()
+
+
 class QoS(kombu_redis.QoS):
+    def append(self, message: Any, delivery_tag: str) -> None:  # noqa: ANN401
+        ident = _heartbeat.ensure(self.channel)
+        with self.channel.conn_or_acquire() as client:
+            client.hset(OWNER_KEY, delivery_tag, ident)
+        super().append(message, delivery_tag)
+
+    def _remove_from_indices(self, delivery_tag: str, pipe: Any = None) -> Any:  # noqa: ANN401
+        return super()._remove_from_indices(delivery_tag, pipe).hdel(OWNER_KEY, delivery_tag)
+
     def restore_unacked(self, client: Any = None) -> None:  # noqa: ANN401 - kombu's signature
         if client is None and self.channel.connection.client is None:
             # The transport was collected after a lost connection: Redis is unreachable now.
@@ -67,6 +158,10 @@ class Channel(kombu_redis.Channel):
         self._conninfo = connection.client   # the kombu Connection: host, port, credentials
         super().__init__(*args, **kwargs)
         self._restore_orphans()
+
+    def basic_consume(self, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        _heartbeat.ensure(self)  # a consuming process beats, and reaps dead holders, even before its first message
+        return super().basic_consume(*args, **kwargs)
 
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
         transport = self.connection

@@ -8,6 +8,8 @@ unacknowledged, stored in kombu's unacked hash) when its Redis is stopped and st
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import time
 import uuid
@@ -76,3 +78,28 @@ def test_worker_survives_a_redis_restart_and_runs_what_it_held(fault_redis: Rest
         client = fault_redis.client()
         _wait("kombu's unacked hash to empty", lambda: client.hlen("unacked") == 0, 30, celery_workers)
         client.close()
+
+
+def test_messages_held_by_a_killed_worker_go_to_a_live_one(fault_redis: RestartableRedis,
+                                                         celery_workers: WorkerPool) -> None:
+    env = {"WAVECD_REDIS_URL": fault_redis.url}
+    (doomed,) = celery_workers.start(1, env=env)
+    publisher = _publisher(fault_redis.url)
+    held = [str(uuid.uuid4()) for _ in range(2)]
+    for task_id in held:
+        publisher.send_task("wavecd.fetch", args=["file:///nowhere/fault-test.git"], task_id=task_id,
+                            countdown=3)
+    client = fault_redis.client()
+    _wait("the first worker to hold both messages", lambda: client.hlen("unacked") == 2, 30, celery_workers)
+    try:
+        os.kill(doomed.pid, signal.SIGKILL)  # the main process only, as `kill -9 <pid>` does
+        doomed.wait(30)
+        celery_workers.start(1, env=env)
+        # kombu alone would leave them in its unacked hash for the whole visibility timeout (600 s).
+        _wait("the live worker to run the dead one's messages",
+              lambda: all(_delivered(fault_redis, t) for t in held), 90, celery_workers)
+        _wait("kombu's unacked hash to empty", lambda: client.hlen("unacked") == 0, 30, celery_workers)
+    finally:
+        client.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(doomed.pid, signal.SIGKILL)  # its orphaned pool children
