@@ -120,6 +120,12 @@ def _window_rows(project: dict[str, Any], now: datetime) -> list[dict[str, Any]]
     return rows
 
 
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` documenting a body `body_of` reads (after the token check, so FastAPI does not)."""
+    return {"requestBody": {"required": True,
+                            "content": {"application/json": {"schema": model.model_json_schema(by_alias=True)}}}}
+
+
 def create_project_router(svc: Services, tasks: Any, read: list[Depends], write: list[Depends]  # noqa: ANN401
                           ) -> APIRouter:
     """Routes under /api/v1 for projects, clusters and repositories; `tasks` sends Celery tasks (its
@@ -174,7 +180,7 @@ def create_project_router(svc: Services, tasks: Any, read: list[Depends], write:
         return send(ProjectChange(action=ProjectAction.DELETE, name=name))
 
     @router.post("/projects/{name}/destinations", status_code=202, response_model=ChangeAccepted,
-                 dependencies=write, tags=["projects"])
+                 dependencies=write, tags=["projects"], openapi_extra=_json_body(DestinationRequest))
     def add_project_destination(name: str, body: Annotated[DestinationRequest, Depends(body_of(DestinationRequest))],
                                 ) -> dict[str, Any]:
         project = _load(svc, name)
@@ -189,7 +195,7 @@ def create_project_router(svc: Services, tasks: Any, read: list[Depends], write:
         return send(ProjectChange(action=ProjectAction.ADD_DESTINATION, name=name, destination=destination))
 
     @router.post("/projects/{name}/sources", status_code=202, response_model=ChangeAccepted,
-                 dependencies=write, tags=["projects"])
+                 dependencies=write, tags=["projects"], openapi_extra=_json_body(SourceRequest))
     def add_project_source(name: str,
                            body: Annotated[SourceRequest, Depends(body_of(SourceRequest))]) -> dict[str, Any]:
         project = _load(svc, name)

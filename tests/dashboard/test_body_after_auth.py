@@ -56,3 +56,11 @@ def test_signed_in_callers_still_get_the_body_checks(served: Served) -> None:
         shaped = browser.post(DASHBOARD_ACTIONS[0], content=BODIES["wrong-shape"], headers=headers)
         assert shaped.status_code == 422 and "dryrun" in shaped.json()["error"]
     assert served.store.peek_sync_request("a") is None
+
+
+def test_the_project_bodies_are_still_documented(served: Served) -> None:
+    paths = served.client.get("/openapi.json").json()["paths"]
+    source = paths["/api/v1/projects/{name}/sources"]["post"]["requestBody"]["content"]["application/json"]
+    assert "repoURL" in source["schema"]["properties"]
+    destination = paths["/api/v1/projects/{name}/destinations"]["post"]["requestBody"]["content"]
+    assert set(destination["application/json"]["schema"]["properties"]) == {"server", "name", "namespace"}
