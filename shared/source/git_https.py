@@ -14,11 +14,13 @@ libgit2 path types them, with credentials scrubbed by the caller.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import ssl
 import tempfile
-from collections.abc import Callable
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,17 +96,16 @@ class ClientCertTransport:
     def list_refs(self) -> tuple[dict[str, str], str | None]:
         """`refname -> sha` (branches, tags, peeled tags, HEAD) and the branch HEAD points at."""
         client, path = self._client()
-        with _errors(self.url, "listing refs of"):
+        with _errors(self.url, "listing refs of"), self._quiet():
             result = client.get_refs(path)
         refs = {name.decode(): sha.decode() for name, sha in result.refs.items()
                 if sha is not None and (name == b"HEAD" or name.startswith(_WANTED_PREFIXES))}
         head = (result.symrefs or {}).get(b"HEAD")
         return refs, head.decode() if head else None
 
-    def fetch(self, repo_path: str, wanted: list[str],
-              progress: Callable[[int, int], None] | None = None) -> None:
-        """Bring `wanted` commits (and what they reach) into the bare repository at `repo_path`; refs are
-        left to the caller."""
+    def fetch(self, repo_path: str, wanted: list[str]) -> None:
+        """Bring `wanted` commits and tags (and what they reach) into the bare repository at `repo_path`;
+        refs are left to the caller. Each network read is bounded by the timeout (urllib3's)."""
         client, path = self._client()
         target = Repo(repo_path, bare=True)
         store = target.object_store
@@ -112,15 +113,21 @@ class ClientCertTransport:
         def determine_wants(refs: dict[bytes, bytes], depth: int | None = None) -> list[bytes]:
             return [sha.encode() for sha in dict.fromkeys(wanted) if sha.encode() not in store]
 
-        def report(_: bytes) -> None:
-            if progress is not None:
-                progress(0, 0)
-
         try:
-            with _errors(self.url, "fetching"):
-                client.fetch(path, target, determine_wants=determine_wants, progress=report)
+            with _errors(self.url, "fetching"), self._quiet():
+                client.fetch(path, target, determine_wants=determine_wants)
         finally:
             target.close()
+
+    @contextlib.contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """`insecure: "true"` is the Secret's explicit choice: urllib3's warning on every request is noise."""
+        if not self.credential.insecure:
+            yield
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+            yield
 
 
 class _errors:  # noqa: N801 - used as a context manager, like contextlib's

@@ -282,8 +282,7 @@ class RepoCache:
             started = time.monotonic()
             try:
                 if transport is not None:
-                    self._scrubbed(callbacks, url, lambda: transport.fetch(repo.path, list(wanted.values()),
-                                                                           self.progress))
+                    self._scrubbed(callbacks, url, lambda: transport.fetch(repo.path, list(wanted.values())))
                     self._move_refs(repo, wanted)
                 else:
                     with self._errors(url, callbacks, "fetching"):
