@@ -33,23 +33,23 @@ import platform
 import re
 import secrets
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from enum import StrEnum
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import redis
-from celery import Celery
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError as BrokerError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from scheduler.api_base import ApiError, body_of, validation_message
 from scheduler.api_models import (
     Accepted,
     ApplicationList,
@@ -66,8 +66,11 @@ from scheduler.api_models import (
     SyncRequest,
     VersionInfo,
 )
+from scheduler.dashboard import install_dashboard  # the web UI and an offline /docs (Swagger UI bundled)
 from scheduler.metrics import create_metrics_router, webhook_result
+from scheduler.project_api import create_project_router  # projects, clusters, repositories
 from scheduler.request_body import BodyLimitMiddleware, InvalidBody, read_document
+from scheduler.task_sender import TaskSender
 from scheduler.webhook import WEBHOOK_PATH, create_webhook_router
 from shared.apps.app_actions import ActionConflict, ActionError, ActionInvalid, ActionNotFound, AppActions
 from shared.apps.app_lifecycle import stash_manifest, stash_resource_delete
@@ -82,10 +85,8 @@ from shared.pipeline.reconcile import diff_key
 from shared.pipeline.revision_metadata import record_webhook_push
 from shared.pipeline.services import Services
 from shared.state.app_store import APPS_KEY
-from shared.state.coalesce import Coalescer
 from shared.state.redis_conn import resolve_redis_url
-from workers import catalogue
-from workers.catalogue import AppAction, AppAdmin, Diff, Fetch, TaskCall
+from workers.catalogue import AppAction, AppAdmin
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +97,6 @@ VERSION_PATH = "/api/version"
 # Fields of the Application's metadata a client may set on create; the rest belongs to the server.
 _CREATE_METADATA = ("name", "labels", "annotations", "finalizers")
 _NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
-
-
-class ApiError(Exception):
-    """An error answered as `{"error": message, "code": status}`."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
 
 
 # -- the token -------------------------------------------------------------------------------------------
@@ -207,46 +198,6 @@ def refuse_unknown_query(request: Request) -> None:
                             f"{takes}")
 
 
-# -- enqueueing work -------------------------------------------------------------------------------------
-
-
-class TaskSender:
-    """Sends WaveCD's tasks through the task catalogue (`workers.catalogue`: named arguments, the task's
-    queue) with the workers' serializer.
-
-    A Celery app of its own (not the workers' configured one), bound to this server's Redis, so the
-    API process starts nothing and reads no worker configuration to send a message.
-    """
-
-    def __init__(self, broker_url: str, coalescer: Coalescer) -> None:
-        self.celery = Celery("wavecd-api", broker=broker_url, set_as_current=False)
-        self.celery.conf.update(task_routes=catalogue.TASK_ROUTES, task_serializer="json",
-                                accept_content=["json"], task_default_queue=catalogue.QUEUES[0],
-                                broker_connection_retry_on_startup=False)
-        self.coalescer = coalescer
-
-    def send(self, call: TaskCall) -> None:
-        catalogue.send(self.celery, call,
-                       retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2})
-
-    def refresh(self, name: str) -> bool:
-        """Coalesced like `workers.tasks.request_refresh`: one queued `diff` per app at most."""
-        if not self.coalescer.claim_enqueue(name):
-            return False
-        self.send(Diff(app=name))
-        return True
-
-    def fetch(self, repo_url: str, due: list[str], urgent: list[str] | None = None) -> None:
-        """Fetch the repository, then refresh `urgent` at once, then `due` and any app whose source changed."""
-        self.send(Fetch(repo=repo_url, due=list(due), urgent=list(urgent or [])))
-
-    def delete_app(self, name: str, cascade: bool) -> None:
-        self.send(AppAdmin(action=AppAction.DELETE, app=name, cascade=cascade))
-
-    def close(self) -> None:
-        self.celery.close()
-
-
 class ParsedApps:
     """The app index as parsed Applications, re-parsing only entries whose stored JSON changed.
 
@@ -298,46 +249,14 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse(ErrorBody(error=message, code=status).model_dump(), status_code=status, headers=headers)
 
 
-def _validation_message(exc: RequestValidationError | ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{loc}: {err.get('msg')}")
-    return "invalid request: " + "; ".join(parts)
-
-
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 422, 503)
 }
 
 # -- request bodies: read after the token check (a dependency, not a FastAPI body parameter) --------------
 
-_Model = TypeVar("_Model", bound=BaseModel)
 # Documented in /openapi.json under components/schemas (FastAPI only documents declared body parameters).
 _BODY_MODELS: tuple[type[BaseModel], ...] = (SyncRequest, RollbackRequest)
-
-
-def _validate(model: type[_Model], doc: Any) -> _Model:  # noqa: ANN401 - a parsed document
-    try:
-        return model.model_validate(doc)
-    except ValidationError as exc:
-        raise ApiError(422, _validation_message(exc)) from None
-
-
-def body_of(model: type[_Model], *, optional: bool = False) -> Callable[[Request], Awaitable[_Model]]:
-    """A parameter dependency giving the request's body as `model`, read after the route's token check.
-
-    FastAPI reads a declared body parameter before any dependency runs, so a client without a token
-    would have its body read and parsed (and a bad one answered 422, not 401). A route's `dependencies`
-    (the token check) run before its parameters' dependencies, so this one reads only for a caller with
-    the right.
-    """
-    async def dependency(request: Request) -> _Model:
-        doc = await read_document(request)
-        if doc is None and optional:
-            return model()
-        return await run_in_threadpool(_validate, model, doc)
-    return dependency
 
 
 async def manifest_body(request: Request) -> dict[str, Any]:
@@ -387,7 +306,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     _document_bodies(api)
 
     _install_error_handlers(api, redis_url)
-    from scheduler.dashboard import install_dashboard  # the web UI and an offline /docs (Swagger UI bundled)
     install_dashboard(api, svc, tasks, tokens.admin)
 
     def require_read(request: Request) -> None:
@@ -586,7 +504,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return record
 
     api.include_router(router)
-    from scheduler.project_api import create_project_router  # projects, clusters, repositories
     api.include_router(create_project_router(svc, tasks, read, write))
     api.include_router(create_metrics_router(svc))  # /metrics; webhook outcomes are counted through it
     parsed_apps = ParsedApps(svc.redis)
@@ -668,7 +585,7 @@ def _install_error_handlers(api: FastAPI, redis_url: str) -> None:
 
     @api.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(422, _validation_message(exc))
+        return _error(422, validation_message(exc))
 
     @api.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

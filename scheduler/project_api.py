@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from scheduler.api import body_of
+from scheduler.api_base import body_of
 from scheduler.request_body import InvalidBody, parse_document
 from shared.apps.project_admin import (
     ProjectAction,

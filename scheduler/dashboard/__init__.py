@@ -23,7 +23,7 @@ from scheduler.dashboard.session import CrossSiteRefused, PermissionDenied, Sess
 from shared.pipeline.services import Services
 
 if TYPE_CHECKING:
-    from scheduler.api import TaskSender
+    from scheduler.task_sender import TaskSender
 
 STATIC = Path(__file__).parent / "static"
 STATIC_URL = "/ui/static"

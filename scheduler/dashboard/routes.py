@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from scheduler.api import body_of
+from scheduler.api_base import body_of
 from scheduler.dashboard.session import Role, Sessions, check_origin, safe_next
 from scheduler.dashboard.views import AppDetail, AppRow, DashboardReader
 from shared.apps.app_actions import ActionConflict, ActionNotFound, AppActions
@@ -31,7 +31,7 @@ from shared.core.models import Application
 from shared.pipeline.services import Services
 
 if TYPE_CHECKING:
-    from scheduler.api import TaskSender
+    from scheduler.task_sender import TaskSender
 
 TEMPLATES = Path(__file__).parent / "templates"
 _MAX_FORM_BYTES = 16 * 1024
