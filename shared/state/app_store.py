@@ -3,7 +3,9 @@
 Everything a reader needs fast (the API, the CLI, the beat tick) is here under `wavecd:*` keys. Status
 writes are fenced: a Lua script stores a document only while the writer's lock token still owns the
 app's lock and its fencing number is not older than the last write, so a task that lost its lock
-(expired, taken over after a crash) can never overwrite a newer operation's result.
+(expired, taken over after a crash) can never overwrite a newer operation's result. The operation's own
+moves (`transition`, `request_terminate`) are optimistic transactions (WATCH/MULTI) on the typed
+`shared.operation.model.Operation`: read, decide in Python, write only if nothing changed meanwhile.
 The cluster keeps a copy of status on each Application, so a wiped Redis is rebuilt from there.
 """
 

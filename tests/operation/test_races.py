@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from shared.operation.machine import Task
 from shared.operation.model import Phase
 from shared.pipeline import reconcile
 from shared.state.app_lock import LockToken, lock_key
+from shared.state.app_store import StaleWriterError
 from tests.operation.driver import Driver
 
 TWO_WAVES: list[dict[str, Any]] = [
@@ -101,3 +104,21 @@ def test_waiting_polls_without_sleeping(driver: Driver) -> None:
     polls = [c for c in driver.calls if c.task == Task.HEALTH_CHECK]
     assert op.phase == Phase.FAILED and "timed out" in op.message
     assert len(polls) == 12 and all(c.countdown == 2.0 for c in polls[1:])  # 2 s polls until 20 s passed
+
+
+def test_a_writer_that_lost_the_lock_is_refused(driver: Driver) -> None:
+    driver.put_app(TWO_WAVES)
+    call = driver.start()
+    op = driver.operation()
+    assert op is not None
+    stale = LockToken.decode(driver.name, call.token)
+    driver.svc.redis.delete(lock_key(driver.name))
+    newer = driver.svc.locks.acquire(driver.name)
+    assert newer is not None and newer.fence > stale.fence
+    moved = op.model_copy(update={"message": "from the stale chain"}, deep=True)
+    moved.progress.seq = 1
+    with pytest.raises(StaleWriterError):
+        driver.svc.store.transition(stale, moved, 0)
+    with pytest.raises(StaleWriterError):
+        driver.svc.store.write_operation(stale, moved)
+    assert driver.operation() == op  # untouched
