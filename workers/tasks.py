@@ -14,6 +14,7 @@ from typing import Any
 from shared.apps.app_lifecycle import create_app, delete_app, delete_resource, finalize_app, update_app
 from shared.apps.app_manifests import produce_manifests
 from shared.core.errors import WaveCDError
+from shared.operation.machine import Task
 from shared.pipeline.app_index import TICK_HEARTBEAT_KEY
 from shared.pipeline.app_index import tick as run_tick
 from shared.pipeline.reconcile import StepCall, refresh_app
@@ -54,10 +55,13 @@ def send(call: TaskCall, *, countdown: float | None = None, **options: Any) -> N
     catalogue.send(app, call, countdown=countdown, **options)
 
 
+STEP_TASKS: dict[Task, type[WaveApply] | type[HealthCheck]] = {Task.WAVE_APPLY: WaveApply,
+                                                               Task.HEALTH_CHECK: HealthCheck}
+
+
 def _enqueue(call: StepCall) -> None:
-    step = WaveApply if call.task == "wave_apply" else HealthCheck
-    send(step(app=call.app, operation=call.operation, step=call.step, token=call.token, seq=call.seq),
-         countdown=call.countdown)
+    """Send the operation machine's next call as its catalogue task (the machine names it, typed)."""
+    send(STEP_TASKS[call.task](**call.kwargs()), countdown=call.countdown)
 
 
 def _after(name: str, outcome: StepOutcome) -> str:
