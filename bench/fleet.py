@@ -30,6 +30,7 @@ from kubernetes import client, config
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from shared.state import keys  # noqa: E402
 from shared.telemetry.metrics import KUBE_REQUEST_TOTAL  # noqa: E402 - after the path setup for `python bench/...`
 from workers.catalogue import TASK_ROUTES  # noqa: E402
 
@@ -214,7 +215,7 @@ class Fleet:
     def statuses(self) -> list[dict]:
         pipe = self.redis.pipeline()
         for i in range(self.apps):
-            pipe.hget(f"wavecd:state:app-{i}", "status")
+            pipe.hget(keys.state(f"app-{i}"), "status")
         return [json.loads(raw) if raw else {} for raw in pipe.execute()]
 
     def idle(self) -> bool:
@@ -224,7 +225,7 @@ class Fleet:
             pipe.llen(key)
         if any(pipe.execute()):
             return False
-        return next(self.redis.scan_iter(match="wavecd:lock:*", count=1000), None) is None
+        return next(self.redis.scan_iter(match=keys.lock("*"), count=1000), None) is None
 
     def kube_requests(self) -> int:
         """Requests WaveCD made to the Kubernetes API, watches excepted (its own counter, flushed per task)."""

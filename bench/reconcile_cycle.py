@@ -18,6 +18,7 @@ import time
 
 from fleet import Fleet, rss_mib, wait_for
 
+from shared.state import keys
 from workers.catalogue import Tick, send
 
 
@@ -49,7 +50,7 @@ def main() -> None:
                 time.sleep(1.2)
                 since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
                 before = fleet.kube_requests()
-                fleet.redis.zadd("wavecd:due", {f"app-{i}": 0 for i in range(args.apps)})
+                fleet.redis.zadd(keys.DUE, {f"app-{i}": 0 for i in range(args.apps)})
                 t0 = time.monotonic()
                 send(celery, Tick())
                 wait_for(lambda s=since: fleet.idle() and sum(

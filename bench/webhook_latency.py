@@ -52,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 from fleet import ensure_crd  # noqa: E402 - bench/ is on the path when run as `python bench/...`
 
 from shared.core.settings import Settings  # noqa: E402
+from shared.state import keys  # noqa: E402
 from shared.state.app_store import AppStore  # noqa: E402 - after the path setup for `python bench/...`
 from workers.catalogue import TASK_ROUTES, Tick, send  # noqa: E402
 
@@ -336,7 +337,7 @@ def run(args: argparse.Namespace, tmp: Path, procs: Processes) -> int:
         st = store.status(measured)
         op = store.operation(measured)
         return (st.get("sync", {}).get("status") == "Synced" and op is not None and op.get("phase") == "Succeeded"
-                and not r.exists(f"wavecd:lock:{measured}") and all(store.has_state(n) for n in names[-5:]))
+                and not r.exists(keys.lock(measured)) and all(store.has_state(n) for n in names[-5:]))
 
     wait_for(f"{args.apps} apps compared and {measured} synced", warmed_up, 600, 0.5)
     compared = sum(1 for n in names if store.has_state(n))
@@ -370,7 +371,7 @@ def run(args: argparse.Namespace, tmp: Path, procs: Processes) -> int:
             op = store.operation(measured)
             return (op is not None and op.get("phase") == "Succeeded"
                     and (op.get("syncResult") or {}).get("revision") == sha
-                    and not r.exists(f"wavecd:lock:{measured}"))
+                    and not r.exists(keys.lock(measured)))
 
         wait_for(f"push {i}'s operation to finish", finished, 60, 0.02)
     stop_ticks.set()

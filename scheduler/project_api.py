@@ -26,7 +26,6 @@ from shared.apps.project_admin import (
     ProjectChange,
     add_destination,
     add_source,
-    result_key,
     stash_change,
 )
 from shared.core.errors import WaveCDError
@@ -36,6 +35,7 @@ from shared.pipeline.services import Services
 from shared.project.model import DEFAULT_PROJECT, AppProject, default_project
 from shared.project.permissions import Destination, invalid_project_name
 from shared.project.windows import can_sync, is_active, matching_windows, window_state
+from shared.state import keys
 from workers.catalogue import ProjectAdmin
 
 _MAX_BODY = 256 * 1024
@@ -218,8 +218,8 @@ def create_project_router(svc: Services, tasks: Any, read: list[Depends], write:
         """`pending` until a worker applied the change, then `succeeded` or `failed` with its message."""
         if not _STASH_ID.fullmatch(change):
             raise ProjectApiError(404, f"change '{change}' not found")
-        key = f"wavecd:stash:project:{change}"
-        raw = svc.redis.get(result_key(key))
+        key = keys.project_stash(change)
+        raw = svc.redis.get(keys.stash_result(key))
         if raw is not None:
             result = json.loads(raw)
             return {"state": "succeeded" if result["ok"] else "failed", "message": result["message"]}

@@ -13,6 +13,7 @@ from typing import Any
 
 from celery import Task
 
+from shared.state import keys
 from workers.catalogue import parse
 from workers.context import services
 from workers.logging_context import task_context
@@ -27,7 +28,7 @@ class WaveTask(Task):
         svc = services()
         task_id = self.request.id
         if task_id:
-            key = f"wavecd:deliveries:{task_id}:{self.request.retries}"
+            key = keys.deliveries(task_id, self.request.retries)
             pipe = svc.redis.pipeline()
             pipe.incr(key)
             pipe.expire(key, 86400)

@@ -818,7 +818,7 @@ class Up:
         """
         import redis
 
-        from shared.pipeline.reconcile import diff_key
+        from shared.state import keys
         from shared.state.app_store import AppStore
 
         client = redis.Redis.from_url(self.redis_url)
@@ -827,7 +827,7 @@ class Up:
             names = store.app_names()
             for name in names:
                 store.remove_app(name)
-                client.delete(diff_key(name), f"wavecd:oplog:{name}")
+                client.delete(keys.diff(name), keys.oplog(name))
         except redis.RedisError as exc:
             raise ConfigurationError(f"cannot clear the previous run's app status in Redis: {exc}") from None
         finally:

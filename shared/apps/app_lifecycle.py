@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from shared.core.errors import WaveCDError
 from shared.core.models import Application
 from shared.core.resources import RESOURCES_FINALIZER, ResourceKey, tracking_app_of
+from shared.state import keys
 from shared.state.app_lock import LockToken
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def finalize_app(svc: Services, token: LockToken) -> FinalizeOutcome:
 
 def stash_manifest(svc: Services, obj: dict[str, Any]) -> str:
     """Keep an Application body in Redis for a worker, so task arguments carry only its key."""
-    key = f"wavecd:stash:{secrets.token_hex(8)}"
+    key = keys.app_stash(secrets.token_hex(8))
     svc.redis.set(key, json.dumps(obj), ex=600)
     return key
 

@@ -20,6 +20,7 @@ from shared.core.resources import ResourceKey
 from shared.diff.masking import mask_object
 from shared.pipeline.desired_state import load_desired, resolve_commit
 from shared.pipeline.project_gate import admit_source
+from shared.state import keys
 
 if TYPE_CHECKING:
     from shared.pipeline.services import Services
@@ -39,19 +40,15 @@ class ManifestsRequest(BaseModel):
     error: str = ""
 
 
-def manifests_key(request_id: str) -> str:
-    return f"wavecd:manifests:{request_id}"
-
-
 def request_manifests(svc: Services, app: str, source: Source, revision: str | None) -> str:
     request_id = secrets.token_hex(8)
     record = ManifestsRequest(app=app, source=source, revision=revision)
-    svc.redis.set(manifests_key(request_id), record.model_dump_json(), ex=TTL_SECONDS)
+    svc.redis.set(keys.manifests(request_id), record.model_dump_json(), ex=TTL_SECONDS)
     return request_id
 
 
 def read_manifests(svc: Services, request_id: str) -> ManifestsRequest | None:
-    raw = svc.redis.get(manifests_key(request_id))
+    raw = svc.redis.get(keys.manifests(request_id))
     return ManifestsRequest.model_validate_json(raw) if raw else None
 
 
@@ -85,5 +82,5 @@ def produce_manifests(svc: Services, request_id: str) -> str:
         record.state = "done"
     except WaveCDError as exc:
         record.state, record.error = "failed", exc.message
-    svc.redis.set(manifests_key(request_id), json.dumps(record.model_dump(mode="json")), ex=TTL_SECONDS)
+    svc.redis.set(keys.manifests(request_id), json.dumps(record.model_dump(mode="json")), ex=TTL_SECONDS)
     return f"{record.source} manifests of {record.app}: {record.state}"

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from shared.core.errors import WaveCDError
 from shared.pipeline.project_declarative import refresh_declarative
 from shared.project.model import API_VERSION, DEFAULT_PROJECT, KIND, AppProject, ProjectError
+from shared.state import keys
 
 if TYPE_CHECKING:
     from shared.pipeline.services import Services
@@ -42,7 +43,7 @@ class ProjectChange(BaseModel):
 
 
 def stash_change(svc: Services, change: ProjectChange) -> str:
-    key = f"wavecd:stash:project:{secrets.token_hex(8)}"
+    key = keys.project_stash(secrets.token_hex(8))
     svc.redis.set(key, change.model_dump_json(), ex=STASH_TTL)
     return key
 
@@ -126,14 +127,10 @@ def apply_change(svc: Services, change: ProjectChange) -> str:
     return summary
 
 
-def result_key(key: str) -> str:
-    return f"{key}:result"
-
-
 def record_result(svc: Services, key: str, ok: bool, message: str) -> None:
     """The outcome of a stashed change, for a client that waits on it (`wavecd proj ...`)."""
     pipe = svc.redis.pipeline(transaction=True)
-    pipe.set(result_key(key), json.dumps({"ok": ok, "message": message}), ex=STASH_TTL)
+    pipe.set(keys.stash_result(key), json.dumps({"ok": ok, "message": message}), ex=STASH_TTL)
     pipe.delete(key)
     pipe.execute()
 

@@ -14,17 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from shared.state import keys
+
 if TYPE_CHECKING:
     import redis
 
     from shared.cluster.client import ClusterEntry
     from shared.source.git_credentials import RepoCredential
 
-PROJECTS_KEY = "wavecd:catalog:projects"
-CLUSTERS_KEY = "wavecd:catalog:clusters"
-REPOS_KEY = "wavecd:catalog:repos"
-REFRESHED_KEY = "wavecd:catalog:refreshedAt"
-CLUSTER_STATUS_KEY = "wavecd:catalog:clusterStatus"
 STATUS_STALE_AFTER = 60.0
 
 
@@ -95,13 +92,13 @@ def publish(client: redis.Redis, *, projects: list[dict[str, Any]] | None = None
     """Replace the given parts of the catalog at once (MULTI): a reader never sees half of one."""
     pipe = client.pipeline(transaction=True)
     if projects is not None:
-        _replace(pipe, PROJECTS_KEY, {str(p["metadata"]["name"]): json.dumps(_project_view(p), sort_keys=True)
+        _replace(pipe, keys.CATALOG_PROJECTS, {str(p["metadata"]["name"]): json.dumps(_project_view(p), sort_keys=True)
                                       for p in projects if (p.get("metadata") or {}).get("name")})
     if clusters is not None:
-        _replace(pipe, CLUSTERS_KEY, {c.name: c.model_dump_json() for c in clusters})
+        _replace(pipe, keys.CATALOG_CLUSTERS, {c.name: c.model_dump_json() for c in clusters})
     if repos is not None:
-        _replace(pipe, REPOS_KEY, {r.url: r.model_dump_json(by_alias=True) for r in repos})
-    pipe.set(REFRESHED_KEY, str(time.time()))
+        _replace(pipe, keys.CATALOG_REPOS, {r.url: r.model_dump_json(by_alias=True) for r in repos})
+    pipe.set(keys.CATALOG_REFRESHED, str(time.time()))
     pipe.execute()
 
 
@@ -114,14 +111,14 @@ def _project_view(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def projects(client: redis.Redis) -> dict[str, dict[str, Any]]:
-    return {k.decode(): json.loads(v) for k, v in client.hgetall(PROJECTS_KEY).items()}
+    return {k.decode(): json.loads(v) for k, v in client.hgetall(keys.CATALOG_PROJECTS).items()}
 
 
 def clusters(client: redis.Redis) -> list[ClusterSummary]:
     """The clusters with their last connection status (Unknown when older than STATUS_STALE_AFTER)."""
-    found = [ClusterSummary.model_validate_json(v) for v in client.hgetall(CLUSTERS_KEY).values()]
+    found = [ClusterSummary.model_validate_json(v) for v in client.hgetall(keys.CATALOG_CLUSTERS).values()]
     statuses = {k.decode(): ConnectionStatus.model_validate_json(v)
-                for k, v in client.hgetall(CLUSTER_STATUS_KEY).items()}
+                for k, v in client.hgetall(keys.CATALOG_CLUSTER_STATUS).items()}
     now = time.time()
     for cluster in found:
         status = statuses.get(cluster.name)
@@ -132,18 +129,18 @@ def clusters(client: redis.Redis) -> list[ClusterSummary]:
 
 def connection(client: redis.Redis, name: str) -> ConnectionStatus | None:
     """The last probe of one cluster, or None when it was never probed."""
-    raw = client.hget(CLUSTER_STATUS_KEY, name)
+    raw = client.hget(keys.CATALOG_CLUSTER_STATUS, name)
     return ConnectionStatus.model_validate_json(raw) if raw else None
 
 
 def record_connection(client: redis.Redis, name: str, status: ConnectionStatus) -> None:
-    client.hset(CLUSTER_STATUS_KEY, name, status.model_dump_json())
+    client.hset(keys.CATALOG_CLUSTER_STATUS, name, status.model_dump_json())
 
 
 def repos(client: redis.Redis) -> list[RepoSummary]:
-    return [RepoSummary.model_validate_json(v) for v in client.hgetall(REPOS_KEY).values()]
+    return [RepoSummary.model_validate_json(v) for v in client.hgetall(keys.CATALOG_REPOS).values()]
 
 
 def refreshed_at(client: redis.Redis) -> float | None:
-    raw = client.get(REFRESHED_KEY)
+    raw = client.get(keys.CATALOG_REFRESHED)
     return float(raw) if raw else None

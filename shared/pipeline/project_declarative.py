@@ -26,6 +26,7 @@ from shared.pipeline.project_catalog import ClusterSummary, ConnectionStatus, cl
 from shared.project.model import DEFAULT_PROJECT, KIND, AppProject, ProjectError, default_project
 from shared.project.permissions import Destination, invalid_project_name
 from shared.project.verdict import missing_project_message
+from shared.state import keys
 
 if TYPE_CHECKING:
     from shared.cluster.client import Cluster, ClusterEntry, ClusterRegistry
@@ -237,7 +238,6 @@ def refresh_declarative(svc: Services, *, force: bool = False) -> None:
 
 # -- connection status ------------------------------------------------------------------------------------
 
-PROBE_CLAIM_PREFIX = "wavecd:catalog:probing:"
 _probes: dict[int, ThreadPoolExecutor] = {}
 _probing: set[str] = set()
 
@@ -265,7 +265,7 @@ def probe_clusters(svc: Services, names: list[str], *, force: bool = False) -> N
     per cluster and process, and, unless `force`, one per REFRESH_SECONDS across all processes), and
     record Successful or Failed with the reason, as `argocd cluster list` shows."""
     if not force:
-        names = [n for n in names if svc.redis.set(f"{PROBE_CLAIM_PREFIX}{n}", os.getpid(), nx=True,
+        names = [n for n in names if svc.redis.set(keys.catalog_probing(n), os.getpid(), nx=True,
                                                    ex=max(1, int(REFRESH_SECONDS)))]
     with _lock:
         pool = _probes.get(os.getpid())

@@ -18,6 +18,7 @@ import redis
 from pydantic import BaseModel, ValidationError
 
 from shared.core.errors import WaveCDError
+from shared.state import keys
 
 if TYPE_CHECKING:
     from shared.pipeline.services import Services
@@ -26,14 +27,6 @@ log = logging.getLogger(__name__)
 
 _TTL_SECONDS = 90 * 86400  # longer than a history entry usually lives
 _MAX_MESSAGE = 4096
-
-
-def revision_key(sha: str) -> str:
-    return f"wavecd:revision:{sha}"
-
-
-def webhook_key(sha: str) -> str:
-    return f"wavecd:webhook-push:{sha}"
 
 
 class RevisionMetadata(BaseModel):
@@ -50,7 +43,7 @@ class RevisionMetadata(BaseModel):
 
 def record_revision(svc: Services, repo_url: str, sha: str) -> None:
     """Store the metadata of commit `sha` (already in the local cache) unless it is stored already."""
-    key = revision_key(sha)
+    key = keys.revision(sha)
     if svc.redis.exists(key):
         return
     try:
@@ -73,7 +66,7 @@ def read_revisions(client: redis.Redis, shas: list[str]) -> dict[str, RevisionMe
     found: dict[str, RevisionMetadata] = {}
     if not wanted:
         return found
-    for sha, raw in zip(wanted, client.mget([revision_key(s) for s in wanted]), strict=True):
+    for sha, raw in zip(wanted, client.mget([keys.revision(s) for s in wanted]), strict=True):
         if raw is None:
             continue
         try:
@@ -86,7 +79,7 @@ def read_revisions(client: redis.Redis, shas: list[str]) -> dict[str, RevisionMe
 def record_webhook_push(client: redis.Redis, sha: str | None) -> None:
     """Note that a webhook announced commit `sha` (a hint from the payload; None records nothing)."""
     if sha:
-        client.set(webhook_key(sha), "1", ex=_TTL_SECONDS)
+        client.set(keys.webhook_push(sha), "1", ex=_TTL_SECONDS)
 
 
 def announced_by_webhook(client: redis.Redis, shas: list[str]) -> set[str]:
@@ -94,4 +87,4 @@ def announced_by_webhook(client: redis.Redis, shas: list[str]) -> set[str]:
     wanted = sorted({s for s in shas if s})
     if not wanted:
         return set()
-    return {sha for sha, raw in zip(wanted, client.mget([webhook_key(s) for s in wanted]), strict=True) if raw}
+    return {sha for sha, raw in zip(wanted, client.mget([keys.webhook_push(s) for s in wanted]), strict=True) if raw}

@@ -52,17 +52,16 @@ from pydantic import ValidationError
 from shared.core.models import ApplicationSpec
 from shared.core.repo_url import redact_url
 from shared.core.settings import get_settings
+from shared.state import keys
 from shared.state.app_lock import AppLocks
 from shared.state.app_store import AppStore, state_key
 from shared.telemetry import log_context
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "wavecd:metrics:"
-# The last operation id counted per app, so a finished sync is counted once however often it is seen.
-SYNC_COUNTED_KEY = KEY_PREFIX + "sync-counted"
-# Where AppStore.log_operation appends {"op", "event", "phase"}; its last entry tells that an operation ended.
-OPLOG_KEY = "wavecd:oplog:{app}"
+# keys.SYNC_COUNTED: the last operation id counted per app, so a finished sync is counted once however often
+# it is seen. keys.oplog(app): where AppStore.log_operation appends {"op", "event", "phase"}; its last entry
+# tells that an operation ended.
 FINAL_SYNC_PHASES = ("Succeeded", "Failed", "Error")
 _INF = float("inf")
 
@@ -77,7 +76,7 @@ class CounterDef:
 
     @property
     def key(self) -> str:
-        return KEY_PREFIX + self.name
+        return keys.metric(self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +90,7 @@ class HistogramDef:
 
     @property
     def key(self) -> str:
-        return KEY_PREFIX + self.name
+        return keys.metric(self.name)
 
     def bucket_index(self, value: float) -> int:
         for index, bound in enumerate(self.buckets):
@@ -349,7 +348,7 @@ class MetricsRecorder:
                                                     "project": labels.project, "dest_server": labels.dest_server,
                                                     "phase": phase})]
         try:
-            result = self._count_sync(keys=[OPLOG_KEY.format(app=app), SYNC_COUNTED_KEY, APP_SYNC_TOTAL.key],
+            result = self._count_sync(keys=[keys.oplog(app), keys.SYNC_COUNTED, APP_SYNC_TOTAL.key],
                                       args=args)
         except redis.RedisError as exc:
             log.warning("could not count the finished sync of %s (%s)", app, type(exc).__name__)
@@ -458,8 +457,8 @@ class WaveCDCollector(Collector):
         pipe = self._client.pipeline(transaction=False)
         for definition in (*COUNTERS, *HISTOGRAMS):
             pipe.hgetall(definition.key)
-        for keys in self._queue_keys.values():
-            for key in keys:
+        for queue_lists in self._queue_keys.values():
+            for key in queue_lists:
                 pipe.llen(key)
         results = iter(pipe.execute())
         for counter in COUNTERS:
@@ -467,8 +466,8 @@ class WaveCDCollector(Collector):
         for histogram in HISTOGRAMS:
             yield _histogram_family(histogram, next(results))
         depth = GaugeMetricFamily("wavecd_queue_depth", "Messages waiting in each Celery queue.", labels=["queue"])
-        for name, keys in self._queue_keys.items():
-            depth.add_metric([name], float(sum(int(next(results)) for _ in keys)))
+        for name, queue_lists in self._queue_keys.items():
+            depth.add_metric([name], float(sum(int(next(results)) for _ in queue_lists)))
         yield depth
         yield GaugeMetricFamily("wavecd_app_locks_held", "App operation locks currently held.",
                                 value=float(self._locks.held_count()))
