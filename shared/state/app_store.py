@@ -45,6 +45,10 @@ def _loads(raw: bytes | None) -> dict[str, Any] | None:
     return json.loads(raw) if raw else None
 
 
+def _loads_text(raw: bytes | str | None) -> str | None:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
 def _json(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), sort_keys=True, default=str)
 
@@ -144,7 +148,7 @@ class AppStore:
         keys = (lock_key(token.app), state_key(token.app))
 
         def attempt(pipe: redis.client.Pipeline) -> bool:
-            if pipe.get(keys[0]) != token.value.encode():
+            if _loads_text(pipe.get(keys[0])) != token.value:
                 raise StaleWriterError(f"app {token.app}: lock token {token.fence} no longer owns the lock")
             stored = Operation.load(_loads(pipe.hget(keys[1], "operation")))
             if stored is None or stored.id != op.id or stored.progress.seq != expected_seq:
