@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import durationpy
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
@@ -23,26 +24,24 @@ class _Model(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True)
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Go's `time.ParseDuration` units; durationpy also reads d, w, mm and y, which Argo CD would refuse.
+_GO_UNITS = frozenset({"ns", "us", "\u00b5s", "\u03bcs", "ms", "s", "m", "h"})
 
 
 def parse_duration(text: str | int | float) -> float:
-    """Go-style durations as Argo CD writes them (`5s`, `3m`, `1h30m`); bare numbers are seconds."""
+    """Go durations as Argo CD writes them (`5s`, `3m`, `1h30m`, `300ms`), read by `durationpy` (Go's
+    `time.ParseDuration` grammar); a bare number is seconds (a WaveCD convenience Go does not have)."""
     if isinstance(text, int | float):
         return float(text)
     value = text.strip()
     if re.fullmatch(r"\d+(\.\d+)?", value):
         return float(value)
-    pos, total = 0, 0.0
-    for match in _DURATION.finditer(value):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(value) or not value:
-        raise ValueError(f"invalid duration {text!r} (expected e.g. 5s, 3m, 1h)")
-    return total
+    try:
+        if not set(re.findall(r"[^\d.+-]+", value)) <= _GO_UNITS:
+            raise durationpy.DurationError(value)
+        return durationpy.from_str(value).total_seconds()
+    except durationpy.DurationError:
+        raise ValueError(f"invalid duration {text!r} (expected e.g. 5s, 3m, 1h)") from None
 
 
 class DirectorySource(_Model):
