@@ -5,8 +5,10 @@ fake clock, so a whole sync (waves, hooks, retries, terminate, timeouts) runs in
 countdown moves the fake clock forward instead of being waited for. The fake cluster keeps objects in a
 dict and plays the controllers a test needs: an object's `test.wavecd.io/outcome` annotation says what
 becomes of it once created (`succeed`: a Job completes, a Pod runs; `fail`; `never`: it stays
-progressing), and `test.wavecd.io/deletion: slow` makes a delete leave the object terminating until the
-test calls `finish_deletions`. Every cluster write is recorded in `cluster.log` for order assertions.
+progressing); `test.wavecd.io/deletion: slow` makes a delete leave the object terminating until the next
+step (a controller's garbage collection between two task deliveries); and `test.wavecd.io/immutable:
+"true"` on a live object makes the server refuse an apply that changes it (422, as for a Job's template).
+Every cluster write is recorded in `cluster.log` for order assertions.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.cluster.kube_errors import KubeInvalid
 from shared.core.models import Application
 from shared.core.resources import ResourceKey
 from shared.core.settings import Settings
-from shared.core.tracking import ANNOTATION, stamp
+from shared.core.tracking import ANNOTATION, TRACKING_ANNOTATION, stamp
 from shared.operation import machine
 from shared.operation.machine import Chain, StepCall, Task
 from shared.operation.model import Operation
@@ -33,6 +36,7 @@ from shared.sync import hooks
 
 OUTCOME = "test.wavecd.io/outcome"
 DELETION = "test.wavecd.io/deletion"
+IMMUTABLE = "test.wavecd.io/immutable"
 START = 1_700_000_000.0
 
 
@@ -98,6 +102,10 @@ class FakeCluster:
         key = ResourceKey.from_object(obj)
         if dry_run:
             return copy.deepcopy(obj)
+        live = self.objects.get(key)
+        if live is not None and (live["metadata"].get("annotations") or {}).get(IMMUTABLE) == "true" \
+                and live.get("spec") != obj.get("spec"):
+            raise KubeInvalid(f"{key}: spec: Invalid value: field is immutable")
         self.log.append(f"apply {key}")
         return self._store(obj)
 
@@ -170,7 +178,8 @@ def placed(objects: list[dict[str, Any]], app: str, namespace: str) -> list[dict
         meta = obj.setdefault("metadata", {})
         if obj.get("kind") != "Namespace":
             meta.setdefault("namespace", namespace)
-        if not hooks.is_hook(obj) and meta.get("name"):
+        tracked = TRACKING_ANNOTATION in (meta.get("annotations") or {})  # a case may give another app's mark
+        if not hooks.is_hook(obj) and meta.get("name") and not tracked:
             stamp(obj, app, ANNOTATION, ResourceKey.from_object(obj))
         out.append(obj)
     return out
@@ -220,6 +229,7 @@ class Driver:
 
     def step(self, call: StepCall) -> StepCall | None:
         self.clock.advance(call.countdown)
+        self.cluster.finish_deletions()
         if self.world is not None:
             self.world(self, call)
         outcome = STEPS[call.task](self.svc, LockToken.decode(call.app, call.token), call.operation, call.step,
