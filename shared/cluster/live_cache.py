@@ -27,6 +27,7 @@ from kubernetes import watch as kube_watch
 from kubernetes.client.exceptions import ApiException
 
 from shared.cluster.discovery import ResourceInfo
+from shared.core.backoff import backoff_delay, jittered
 from shared.core.errors import WaveCDError
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,14 @@ log = logging.getLogger(__name__)
 LIST_PAGE_SIZE = 500
 WATCH_TIMEOUT_SECONDS = 300
 RETRY_UNAVAILABLE_AFTER = 60.0
-MAX_BACKOFF = 30.0
+# A broken watch is retried after 0.5 s, doubling up to 30 s, jittered (the one backoff, shared.core.backoff).
+WATCH_BACKOFF = {"base": 0.5, "factor": 2.0, "cap": 30.0}
+
+
+def watch_retry_delay(failures: int, rng: random.Random | None = None) -> float:
+    """How long a watch waits before its next try after `failures` failures in a row."""
+    return jittered(backoff_delay(failures, **WATCH_BACKOFF), rng)
+
 
 Gvr = tuple[str, str, str]
 
@@ -219,35 +227,36 @@ class LiveCache:
             informer.resource_version = resource_version
 
     def _run(self, informer: _Informer) -> None:
-        backoff = 0.5
+        failures = 0
         while not self._stopped.is_set():
             try:
                 for event in self._events(informer):
                     self._apply_event(informer, event)
-                backoff = 0.5
+                failures = 0
             except ApiException as exc:
                 if exc.status == 410:
                     log.info("live cache: %s watch expired (410); relisting", informer.info.plural)
-                    backoff = self._recover(informer, backoff, relist=True)
+                    failures = self._recover(informer, failures, relist=True)
                 else:
                     log.warning("live cache: %s watch failed (%s); retrying", informer.info.plural,
                                 exc.status)
-                    backoff = self._recover(informer, backoff, relist=False)
+                    failures = self._recover(informer, failures, relist=False)
             except Exception as exc:  # any failure: keep the thread alive, lookups go direct meanwhile
                 if self._stopped.is_set():
                     return
                 log.warning("live cache: %s watch broke (%s); retrying", informer.info.plural,
                             type(exc).__name__)
-                backoff = self._recover(informer, backoff, relist=False)
+                failures = self._recover(informer, failures, relist=False)
 
-    def _recover(self, informer: _Informer, backoff: float, *, relist: bool) -> float:
-        """Mark unhealthy (lookups go direct), wait a jittered backoff, relist if asked."""
+    def _recover(self, informer: _Informer, failures: int, *, relist: bool) -> int:
+        """Mark unhealthy (lookups go direct), wait a jittered backoff, relist if asked; returns the count of
+        failures in a row so far (0 once a relist got through)."""
         with self._lock:
             informer.healthy = False
         if not relist:
-            self._stopped.wait(backoff * (0.5 + random.random()))
+            self._stopped.wait(watch_retry_delay(failures))
         if self._stopped.is_set():
-            return backoff
+            return failures
         if relist:
             try:
                 self._relist(informer)
@@ -255,10 +264,10 @@ class LiveCache:
                     informer.healthy = True
             except WaveCDError as exc:
                 log.warning("live cache: relist of %s failed: %s", informer.info.plural, exc)
-                self._stopped.wait(backoff * (0.5 + random.random()))
-                return min(backoff * 2, MAX_BACKOFF)
-            return 0.5
-        return min(backoff * 2, MAX_BACKOFF)
+                self._stopped.wait(watch_retry_delay(failures))
+                return failures + 1
+            return 0
+        return failures + 1
 
     def _events(self, informer: _Informer) -> Iterator[dict[str, Any]]:
         watcher = kube_watch.Watch()

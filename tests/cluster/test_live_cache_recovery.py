@@ -140,3 +140,26 @@ def test_older_events_do_not_overwrite_our_newer_write() -> None:
         transport.go.set()
         transport.release.set()
         cache.stop()
+
+
+def test_a_broken_watch_backs_off_by_the_one_backoff() -> None:
+    """0.5 s after the first failure, doubling, capped at 30 s, each spread over [delay/2, delay]."""
+    import random
+
+    from shared.cluster.live_cache import watch_retry_delay
+
+    highest = [watch_retry_delay(n, _Draw(1.0)) for n in range(9)]
+    assert highest == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert [watch_retry_delay(n, _Draw(0.0)) for n in (0, 6)] == [0.25, 15.0]
+    rng = random.Random(7)
+    assert all(2.0 <= watch_retry_delay(3, rng) <= 4.0 for _ in range(100))
+
+
+class _Draw:
+    """A random source that always draws the same number."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
