@@ -8,7 +8,7 @@ import pytest
 
 from shared.state.app_lock import AppLocks, LockToken
 from shared.state.app_store import AppStore, StaleWriterError
-from shared.state.coalesce import Coalescer
+from shared.state.coalesce import Coalescer, queued_key
 
 
 @pytest.fixture()
@@ -138,3 +138,18 @@ def test_a_step_moving_on_keeps_a_terminate_that_came_in_meanwhile(locks, store)
     after = store.operation("web")
     assert after["phase"] == "Terminating" and after["progress"]["seq"] == 4
     assert after["syncResult"]["resources"][0]["hookPhase"] == "Running"
+
+
+def test_a_stale_queued_mark_no_longer_swallows_refreshes(redis_client):
+    """Issue #17: a queued mark whose message was lost blocked refresh, hard refresh and repair for 600 s."""
+    co = Coalescer(redis_client, queued_ttl=600, stale_after=15)
+    assert co.claim_enqueue("web")
+    assert not co.claim_enqueue("web")      # fresh: a refresh really is on its way
+    assert co.is_queued("web")
+    redis_client.pexpire(queued_key("web"), (600 - 20) * 1000)   # the mark has now existed for 20 s
+    assert co.queued_ages(["web", "other"])[0] >= 19.9
+    assert co.queued_ages(["web", "other"])[1] is None
+    assert not co.is_queued("web")
+    assert co.claim_enqueue("web")          # stale: the claimer enqueues a new refresh...
+    assert not co.claim_enqueue("web")      # ...and the mark starts over
+    assert co.is_queued("web")

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     visibility_timeout: float = 600.0
     # How long a sync task keeps its place in the queue before a due refresh makes a new one.
     refresh_queued_ttl: float = 600.0
+    # A queued mark older than this no longer blocks a new refresh: its message may have been lost (issue #17).
+    refresh_queued_stale: float = 15.0
 
     # Git.
     git_cache_dir: Path | None = None

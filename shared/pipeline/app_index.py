@@ -3,7 +3,9 @@
 One LIST of Applications per tick keeps the index current, so new or changed Applications are picked
 up within one tick. Due times live in a Redis sorted set (period plus jitter), so finding the due apps
 costs one range query however many apps exist. The tick also repairs what a crash can leave behind:
-an operation whose lock expired, or a refresh marked pending with nobody left to run it.
+an operation whose lock expired, or a refresh marked pending with nobody left to run it. A queued
+mark older than `refresh_queued_stale` does not hold the repair back: its message may be lost (issue
+#17), and the refresh the repair asks for claims past it (shared.state.coalesce).
 """
 
 from __future__ import annotations
@@ -145,11 +147,13 @@ def tick(svc: Services, now: float) -> TickResult:
         for name in names:
             pipe.exists(lock_key(name))
             pipe.exists(pending_key(name))
-            pipe.exists(queued_key(name))
+            pipe.pttl(queued_key(name))
         flags = pipe.execute()
         running = set(store.running())
+        stale_ms = min(settings.refresh_queued_stale, settings.refresh_queued_ttl) * 1000
         for i, name in enumerate(names):
-            locked, pending, queued = flags[3 * i:3 * i + 3]
+            locked, pending, queued_left = flags[3 * i:3 * i + 3]
+            queued = queued_left >= 0 and int(settings.refresh_queued_ttl) * 1000 - queued_left <= stale_ms
             if locked or queued:
                 continue
             if name in running or pending:

@@ -43,7 +43,7 @@ class Services:
 
     @cached_property
     def coalescer(self) -> Coalescer:
-        return Coalescer(self.redis, self.settings.refresh_queued_ttl)
+        return Coalescer(self.redis, self.settings.refresh_queued_ttl, self.settings.refresh_queued_stale)
 
     @cached_property
     def repos(self) -> RepoCache:

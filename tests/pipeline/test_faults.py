@@ -1,0 +1,85 @@
+"""A sync interrupted by a fault finishes (issue #17, point 2): real workers, a real Redis we restart.
+
+Each test has its own `redis-server` (tests.fixtures.faults), so restarting it disturbs no other test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from shared.state.coalesce import Coalescer
+from tests.fixtures.faults import RestartableRedis
+from tests.pipeline.harness import Harness, manifests
+from tests.pipeline.objects import cm, job_hook
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture()
+def fh(harness: Harness, fault_redis: RestartableRedis) -> Iterator[Harness]:
+    """The usual harness (its namespaces and cluster), talking to the restartable Redis."""
+    yield dataclasses.replace(harness, redis_url=fault_redis.url)
+
+
+def _slow_app(git_factory, name: str):  # noqa: ANN001, ANN202 - fixtures' own types
+    slow = job_hook("migrate", "PreSync")
+    slow["spec"]["template"]["spec"]["containers"][0]["command"] = ["sleep", "4"]
+    return git_factory.create(name, {"app/a.yaml": manifests(slow, cm("after-hook"))})
+
+
+def _mid_wave(fh: Harness, app: str) -> None:
+    def waiting() -> bool:
+        op = fh.operation(app)
+        return op is not None and op["phase"] == "Running" and op["progress"]["stage"] == "wait"
+    fh.wait("the operation to wait on its PreSync hook", waiting, describe=lambda: fh.operation(app))
+
+
+def _one_operation(fh: Harness, app: str) -> None:
+    starts = [e for e in fh.store.operation_log(app) if e["event"] == "start"]
+    assert len(starts) == 1, starts
+
+
+@pytest.mark.parametrize("wipe", [False, True], ids=["aof-kept", "data-wiped"])
+def test_a_redis_restart_mid_sync_does_not_stop_the_sync(fh: Harness, fault_redis: RestartableRedis,
+                                                         git_factory, celery_workers, wipe: bool) -> None:
+    repo = _slow_app(git_factory, "redisfault")
+    env = fh.worker_env(WAVECD_REDIS_URL=fault_redis.url)
+    workers = celery_workers.start(2, concurrency=1, env=env)
+    fh.application("redisfault", repo.url, "app")
+    _mid_wave(fh, "redisfault")
+
+    fault_redis.restart(signal.SIGKILL, wipe=wipe, down_for=1.0)
+
+    fh.wait_synced("redisfault", revision=repo.head(), timeout=90)
+    assert all(w.poll() is None for w in workers), "a worker died with Redis"
+    assert fh.core.read_namespaced_config_map("after-hook", fh.dest_namespace).data == {"k": "v"}
+    if not wipe:
+        assert fh.operation("redisfault")["phase"] == "Succeeded"
+        _one_operation(fh, "redisfault")
+
+
+def test_a_lost_chain_is_repaired_past_a_stale_queued_mark(fh: Harness, fault_redis: RestartableRedis,
+                                                           git_factory, celery_workers) -> None:
+    """Every message of the operation is lost and a refresh's queued mark promises a message that never
+    comes: the tick's repair still resumes the operation once the lock lapses and the mark is stale."""
+    repo = _slow_app(git_factory, "lostchain")
+    env = fh.worker_env(WAVECD_REDIS_URL=fault_redis.url, WAVECD_LOCK_TTL="4", WAVECD_REFRESH_QUEUED_STALE="3")
+    first = celery_workers.start(1, concurrency=1, env=env)
+    fh.application("lostchain", repo.url, "app")
+    _mid_wave(fh, "lostchain")
+    op_id = fh.operation("lostchain")["id"]
+    for proc in first:
+        celery_workers.kill(proc)
+    # The messages die with the worker: its held ones and everything still queued.
+    fh.redis.delete("unacked", "unacked_index", "wavecd:unacked-owner", *fh.redis.keys("git*"),
+                    *fh.redis.keys("apply*"), *fh.redis.keys("health*"))
+    assert Coalescer(fh.redis, 600).claim_enqueue("lostchain")   # a refresh whose message is lost too
+
+    celery_workers.start(1, concurrency=1, env=env)
+    op = fh.wait_operation("lostchain", "Succeeded", timeout=90)   # the queued mark alone would hold 600 s
+    assert op["id"] == op_id, "the operation was resumed from its recorded progress, not replaced"
+    _one_operation(fh, "lostchain")
