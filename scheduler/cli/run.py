@@ -452,7 +452,9 @@ class AppView:
         `since` matters when Redis outlives the cluster: a persisted status from the last run may describe
         an emulator that no longer exists.
         """
-        return (self.sync == "Synced" and self.health == "Healthy" and self.phase not in ("Running", "Terminating")
+        from shared.operation.model import ACTIVE_PHASES
+
+        return (self.sync == "Synced" and self.health == "Healthy" and self.phase not in ACTIVE_PHASES
                 and (revision is None or self.revision == revision)
                 and (since is None or self.reconciled_at >= since))
 

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from shared.core.resources import ResourceKey
-from shared.operation.model import FINAL_PHASES, RUNNING, STAGE_WAIT, SUCCEEDED, TERMINATING
+from shared.operation.model import ACTIVE_PHASES, FINAL_PHASES, STAGE_WAIT, SUCCEEDED
 from shared.pipeline.reconcile import diff_key
 from shared.pipeline.revision_metadata import RevisionMetadata, announced_by_webhook, read_revisions
 from shared.pipeline.services import Services
@@ -59,7 +59,7 @@ class OperationSummary(BaseModel):
 
     @property
     def active(self) -> bool:
-        return self.phase in (RUNNING, TERMINATING)
+        return self.phase in ACTIVE_PHASES
 
 
 class AppRow(BaseModel):
@@ -198,7 +198,7 @@ def _revision(sha: str | None, meta: dict[str, RevisionMetadata]) -> Revision | 
 def _step_label(op: dict[str, Any]) -> str:
     progress = op.get("progress") or {}
     steps = _steps(progress)
-    if not steps or op.get("phase") not in (RUNNING, TERMINATING):
+    if not steps or op.get("phase") not in ACTIVE_PHASES:
         return ""
     index = min(int(progress.get("step") or 0), len(steps) - 1)
     phase, wave = _phase_wave(steps[index])

@@ -52,6 +52,7 @@ from pydantic import ValidationError
 from shared.core.models import ApplicationSpec
 from shared.core.repo_url import redact_url
 from shared.core.settings import get_settings
+from shared.operation.model import ACTIVE_PHASES
 from shared.state import keys
 from shared.state.app_lock import AppLocks
 from shared.state.app_store import AppStore, state_key
@@ -139,7 +140,7 @@ def _field(definition: CounterDef | HistogramDef, labels: Mapping[str, object]) 
 DEFAULT_APP_NAMESPACE = "argocd"
 # How long a process trusts the labels it read from an app's record (project, destination, ...).
 APP_LABELS_TTL_SECONDS = 30.0
-RUNNING_OPERATION_PHASES = ("Running", "Terminating")
+RUNNING_OPERATION_PHASES = ACTIVE_PHASES  # the operation model says which phases are still running
 
 
 _SCP_LIKE = re.compile(r"^[^/@:]+@[^/:]+:")
