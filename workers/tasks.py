@@ -7,21 +7,23 @@ back after a countdown".
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
 
+from redis.exceptions import LockError
+
 from shared.apps.app_lifecycle import create_app, delete_app, delete_resource, finalize_app, update_app
 from shared.apps.app_manifests import produce_manifests
-from shared.core.errors import WaveCDError
-from shared.operation.machine import Task
-from shared.pipeline.app_index import TICK_HEARTBEAT_KEY
+from shared.operation.machine import StepCall, Task
+from shared.pipeline import diff_step
 from shared.pipeline.app_index import tick as run_tick
-from shared.pipeline.reconcile import StepCall, refresh_app
 from shared.pipeline.source_watch import claim_fetch, fetch_and_detect, release_fetch
 from shared.pipeline.sync_steps import StepOutcome
 from shared.pipeline.sync_steps import health_check as check_step
 from shared.pipeline.sync_steps import wave_apply as apply_step
+from shared.state import keys
 from shared.state.app_lock import LockToken
 from workers import catalogue
 from workers.base import WaveTask
@@ -76,13 +78,17 @@ def _after(name: str, outcome: StepOutcome) -> str:
 def tick(self: WaveTask) -> dict[str, Any]:
     """Beat's heartbeat: mirror Applications, fetch the due repos, repair what crashes left."""
     svc = services()
-    if not svc.redis.set("wavecd:ticklock", "1", nx=True, ex=max(5, int(svc.settings.beat_tick * 4))):
+    # One tick at a time however many beats: redis-py's Lock (a token only its owner may release, so a tick
+    # that outlived the timeout never frees the lock of the tick that came after it).
+    lock = svc.redis.lock(keys.TICK_LOCK, timeout=max(5, int(svc.settings.beat_tick * 4)))
+    if not lock.acquire(blocking=False):
         return {"skipped": "another tick is running"}
     try:
         result = run_tick(svc, time.time())
-        svc.redis.set(TICK_HEARTBEAT_KEY, str(time.time()), ex=86400)
+        svc.redis.set(keys.TICK_HEARTBEAT, str(time.time()), ex=86400)
     finally:
-        svc.redis.delete("wavecd:ticklock")
+        with contextlib.suppress(LockError):  # expired meanwhile: another tick may hold it now
+            lock.release()
     for repo, due in result.fetch.items():
         request_fetch(repo, due)
     for name in result.refresh:
@@ -148,21 +154,20 @@ def diff(self: WaveTask, *, app: str) -> str:
         return "coalesced: the app is busy; a refresh follows when it is free"
     svc.coalescer.got_lock(app)
     try:
-        outcome = refresh_app(svc, token)
-    except WaveCDError as exc:
-        outcome = None
-        summary = f"refresh failed: {exc}"
+        outcome = diff_step.diff(svc, token)  # typed errors are the step's to decide (diff_step.decide)
     except Exception:
         svc.locks.release(token)
         raise
-    if outcome is not None and outcome.next is not None:
+    if outcome.next is not None:
         bind(operation=outcome.next.operation)
         _enqueue(outcome.next)  # the lock travels with the operation chain
         return outcome.summary
     svc.locks.release(token)
     if svc.coalescer.take_pending(app):
         request_refresh(app)
-    return outcome.summary if outcome is not None else summary
+    if outcome.requeue_in is not None:  # waiting or a transient error: diff again after the countdown
+        request_refresh(app, countdown=outcome.requeue_in, routine=True)
+    return outcome.summary
 
 
 @app.task(base=WaveTask, name="wavecd.wave_apply", bind=True)

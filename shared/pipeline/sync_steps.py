@@ -40,7 +40,7 @@ from shared.operation.model import (
 )
 from shared.pipeline import project_gate
 from shared.pipeline.desired_state import load_desired
-from shared.pipeline.reconcile import publish_status
+from shared.pipeline.diff_step import publish_status
 from shared.state.app_lock import LockToken
 from shared.state.app_store import StaleWriterError
 from shared.sync import hooks

@@ -28,7 +28,7 @@ from shared.operation.machine import Chain, StepCall, Task
 from shared.operation.model import Operation
 from shared.pipeline import project_gate, reconcile, sync_steps
 from shared.pipeline.desired_state import DesiredState
-from shared.pipeline.reconcile import Comparison
+from shared.pipeline.diff_result import Comparison
 from shared.pipeline.services import Services
 from shared.pipeline.sync_steps import StepOutcome
 from shared.state.app_lock import LockToken

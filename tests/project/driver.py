@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from shared.pipeline.reconcile import RefreshOutcome, refresh_app
+from shared.pipeline.diff_result import DiffOutcome
+from shared.pipeline.diff_step import diff
 from shared.pipeline.services import Services
 from shared.pipeline.sync_steps import health_check, wave_apply
 
@@ -25,11 +26,11 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def reconcile(svc: Services, name: str) -> RefreshOutcome:
+def reconcile(svc: Services, name: str) -> DiffOutcome:
     """One refresh of `name`; an operation it starts is driven to its end (each step once, in order)."""
     token = svc.locks.acquire(name)
     assert token is not None, f"app {name} is locked"
-    outcome = refresh_app(svc, token)
+    outcome = diff(svc, token)
     call = outcome.next
     if call is None:
         svc.locks.release(token)

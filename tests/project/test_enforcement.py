@@ -11,7 +11,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from shared.pipeline.reconcile import refresh_app
+from shared.pipeline.diff_step import diff
 from tests.fixtures.git import GitFactory
 from tests.project.driver import World, application, configmap, reconcile, unique
 
@@ -287,7 +287,7 @@ def test_a_running_operation_is_resumed_and_judged_by_the_stricter_project(world
     name = world.put_app(application(unique("app"), world.control, repo.url, dest, project="team"))
     token = world.svc.locks.acquire(name)
     assert token is not None
-    started = refresh_app(world.svc, token)
+    started = diff(world.svc, token)
     assert started.next is not None  # an operation started; its chain "dies" here (the lock is dropped)
     world.svc.locks.release(token)
 
