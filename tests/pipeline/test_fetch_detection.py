@@ -28,7 +28,6 @@ CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {}\n"
 
 @pytest.fixture()
 def svc(redis_client: redis.Redis, cd_cluster: KubeTarget, tmp_path: Path) -> Iterator[Services]:
-    redis_client.flushdb()
     settings = Settings(kubeconfig=cd_cluster.kubeconfig, kube_context=cd_cluster.context,
                         git_cache_dir=tmp_path / "git", app_namespace="wavecd-detection-tests")
     yield Services(settings=settings, redis_client=redis_client)
