@@ -12,7 +12,7 @@ import time
 import redis
 import typer
 
-from shared.pipeline.app_index import TICK_HEARTBEAT_KEY
+from shared.state import keys
 from shared.state.redis_conn import make_redis
 
 cli = typer.Typer(no_args_is_help=True)
@@ -27,7 +27,7 @@ def _root() -> None:
 def tick(max_age: float = typer.Option(60.0, help="Seconds since the last tick beyond which it fails.")) -> None:
     """Exit 0 when a tick finished within --max-age seconds, 1 otherwise (one line on stderr)."""
     try:
-        raw = make_redis().get(TICK_HEARTBEAT_KEY)
+        raw = make_redis().get(keys.TICK_HEARTBEAT)
     except redis.RedisError as exc:
         typer.echo(f"cannot read the tick heartbeat: {type(exc).__name__}", err=True)
         raise typer.Exit(1) from None

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from shared.pipeline.app_index import TICK_HEARTBEAT_KEY
+from shared.state import keys
 from tests.pipeline.harness import Harness, WriteRecorder, manifests
 
 pytestmark = pytest.mark.integration
@@ -55,7 +55,7 @@ def test_commit_syncs_in_wave_order(harness: Harness, git_factory, celery_worker
     assert op is not None and op["phase"] == "Succeeded", op
     assert {r["name"] for r in op["syncResult"]["resources"]} >= {"first", "creds", "web", "last"}
     assert status["history"][-1]["revision"] == repo.head()
-    assert harness.redis.get(TICK_HEARTBEAT_KEY) is not None  # the ticks that found the app left a heartbeat
+    assert harness.redis.get(keys.TICK_HEARTBEAT) is not None  # the ticks that found the app left a heartbeat
     live = harness.core.read_namespaced_config_map("first", harness.dest_namespace)
     assert live.metadata.annotations["argocd.argoproj.io/tracking-id"] == \
         f"waves:/ConfigMap:{harness.dest_namespace}/first"
