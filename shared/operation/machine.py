@@ -160,16 +160,7 @@ def finish(op: Operation, chain: Chain, phase: Phase, message: str, *, now: floa
     """End the operation as `phase`, or, for a failure the retry policy allows, start it again from step 0
     after the backoff (Argo CD counts `retryCount` and says `Retrying attempt #n`)."""
     if phase == Phase.FAILED and allow_retry and may_retry(op):
-        new = op.model_copy(deep=True)
-        new.retry_count = op.retry_count + 1
-        delay = retry_delay(retry, new.retry_count)
-        new.message = f"Retrying attempt #{new.retry_count} in {delay:.0f}s: {message}"
-        new.progress.hooks_created = []
-        new.progress.apply_waiting_since = None
-        new.progress.stage_step = None
-        moved = advance(new, chain, Task.WAVE_APPLY, 0, now=now, countdown=delay)
-        moved.summary = new.message
-        return moved
+        return retry_from_start(op, chain, message, now=now, retry=retry)
     new = op.model_copy(deep=True)
     new.phase = phase
     new.message = message
@@ -177,6 +168,22 @@ def finish(op: Operation, chain: Chain, phase: Phase, message: str, *, now: floa
     new.progress.seq = op.progress.seq + 1
     sync_fail = phase == Phase.FAILED and message != TERMINATED_MESSAGE and bool(op.progress.sync_fail_steps)
     return Transition(new, None, f"operation {op.id} {phase}: {message}", final=True, run_sync_fail=sync_fail)
+
+
+def retry_from_start(op: Operation, chain: Chain, message: str, *, now: float,
+                     retry: RetryStrategy | None) -> Transition:
+    """Start a failed operation again from its first step after the backoff; the operation stays Running
+    and its message says so, as Argo CD's does."""
+    new = op.model_copy(deep=True)
+    new.retry_count = op.retry_count + 1
+    delay = retry_delay(retry, new.retry_count)
+    new.message = f"Retrying attempt #{new.retry_count} in {delay:.0f}s: {message}"
+    new.progress.hooks_created = []
+    new.progress.apply_waiting_since = None
+    new.progress.stage_step = None
+    moved = advance(new, chain, Task.WAVE_APPLY, 0, now=now, countdown=delay)
+    moved.summary = new.message
+    return moved
 
 
 def terminate(op: Operation, chain: Chain, *, now: float) -> Transition:
