@@ -97,11 +97,11 @@ def repo_scope_problems(svc: Services, app: Application) -> list[str]:
     """Argo CD's project-scoped repositories: a repository Secret with `project: p` serves only apps of p.
 
     The git cache holds one clone per repository, fetched with the credential `CredentialStore.for_url`
-    gives the fetch (unscoped first). When that credential is scoped to another project, an app may read
-    the clone only if what Argo CD would fetch it with, its own project's credential or an unscoped one or
-    none at all, reaches the repository too (an ls-remote, remembered a few minutes); else it is refused,
-    naming no other project. Credentials in the app's own URL do not count: the fetch ignores them when a
-    Secret matches."""
+    gives the fetch (unscoped first), or with whichever credential matched at an earlier fetch. When any
+    Secret for the repository is scoped to another project, an app may read the clone only if what Argo
+    CD would fetch it with, its own project's credential or an unscoped one or none at all, reaches the
+    repository too (an ls-remote, remembered a few minutes); else it is refused, naming no other project.
+    Credentials in the app's own URL do not count: the fetch ignores them when a Secret matches."""
     repos = svc.repos
     credentials = repos.credentials
     project = app.spec.project or "default"
@@ -109,8 +109,7 @@ def repo_scope_problems(svc: Services, app: Application) -> list[str]:
     problems = []
     for source in sources:
         url = source.repo_url
-        fetched_with = credentials.for_url(url)
-        if fetched_with is None or not fetched_with.project or fetched_with.project == project:
+        if not credentials.scoped_to_others(url, project):
             continue
         own = credentials.for_url(url, project)
         refused = repos.probe(url, own)

@@ -125,6 +125,14 @@ class CredentialStore:
                 return found
         return None
 
+    def scoped_to_others(self, url: str, project: str) -> bool:
+        """Whether an entry matching `url` is scoped to a project other than `project`: then the shared
+        clone of the repository may hold what that project's credential fetched."""
+        key = _match_key(url)
+        return any(e.project and e.project != project and (
+            (e.exact and _scheme(e.url) == _scheme(url) and same_repo(e.url, url))
+            or (not e.exact and key.startswith(_match_key(e.url)))) for e in self.entries)
+
     def all_secrets(self) -> list[str]:
         return [secret for entry in self.entries for secret in entry.secrets()]
 

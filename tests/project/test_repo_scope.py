@@ -37,6 +37,8 @@ def test_repo_scope_case(path: Path) -> None:
     for lookup in case["lookups"]:
         found = store.for_url(lookup["url"], lookup["project"])
         assert (found.username if found else None) == lookup["expect"], lookup
+        if "scopedToOthers" in lookup:
+            assert store.scoped_to_others(lookup["url"], lookup["project"]) is lookup["scopedToOthers"], lookup
 
 
 def _scoped_secret(name: str, url: str, server: GitHttpServer, project: str) -> dict[str, Any]:
@@ -53,7 +55,9 @@ def test_a_scoped_repository_serves_its_project_only(world: World, git_factory: 
     url = git_http_server.url_for(repo)
     for team in ("team-a", "team-b"):
         world.put_project(team, {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}]})
-    world.core.create_namespaced_secret(world.control, _scoped_secret(unique("repo"), url, git_http_server,
+    # Named to list after the bogus team-b Secret below, so that the fetch (no project) then picks that
+    # one: the clone still holds what team-a's credential fetched, and must stay closed to team-b.
+    world.core.create_namespaced_secret(world.control, _scoped_secret(unique("repo-z"), url, git_http_server,
                                                                       "team-a"))
     refresh_declarative(world.svc, force=True)
 
@@ -87,7 +91,7 @@ def test_a_scoped_repository_serves_its_project_only(world: World, git_factory: 
     assert "declared for another project" in world.conditions(owner).get("InvalidSpecError", "")
 
     # team-b declares a Secret of its own for the repository whose password is wrong: still refused.
-    bogus = _scoped_secret(unique("repo"), url, git_http_server, "team-b")
+    bogus = _scoped_secret(unique("repo-a"), url, git_http_server, "team-b")
     bogus["stringData"]["password"] = "not-the-password"  # type: ignore[index]
     world.core.create_namespaced_secret(world.control, bogus)
     refresh_declarative(world.svc, force=True)
