@@ -1,0 +1,1 @@
+"""Tests of shared/core: the domain's base types and rules, no I/O."""
