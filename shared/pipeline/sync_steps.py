@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from shared.cluster.kube_errors import KubeInvalid
 from shared.core.errors import WaitingError, WaveCDError
-from shared.core.models import Application, parse_duration
+from shared.core.models import Application, RetryStrategy, parse_duration
 from shared.core.resources import WAVE_TIMEOUT_ANNOTATION, ResourceKey, annotation
 from shared.core.tracking import check_ownership
 from shared.health import HealthStatusCode, assess
@@ -107,7 +107,7 @@ class _Ctx:
         return SyncOptions({**self.app_options.values, **obj.options})
 
     @property
-    def retry(self) -> Any:  # noqa: ANN401 - RetryStrategy | None
+    def retry(self) -> RetryStrategy | None:
         return self.app.spec.sync_policy.retry if self.app is not None else None
 
 
