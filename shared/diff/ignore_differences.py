@@ -12,13 +12,13 @@ which lets an HPA own `spec.replicas`). The same rules serve the app level
 from __future__ import annotations
 
 from collections.abc import Sequence
-from fnmatch import fnmatchcase
 from functools import lru_cache
 from typing import Any
 
 import jq
 
 from shared.core.errors import StallingError
+from shared.core.globs import glob_match
 from shared.core.models import ResourceIgnoreDifferences
 from shared.core.resources import ResourceKey
 from shared.diff.managed_fields import FieldNode, ManagedFieldsError, owned_fields, remove_fields
@@ -28,9 +28,9 @@ Path = tuple[str | int, ...]
 
 def rule_matches(rule: ResourceIgnoreDifferences, key: ResourceKey) -> bool:
     """Group and kind match as globs (`*` = any; `""` group = core), name/namespace exactly or empty."""
-    if not fnmatchcase(key.kind, rule.kind or "*"):
+    if not glob_match(rule.kind or "*", key.kind):
         return False
-    if not fnmatchcase(key.group, rule.group):
+    if not glob_match(rule.group, key.group):
         return False
     if rule.name and rule.name != key.name:
         return False

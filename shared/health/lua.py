@@ -38,7 +38,6 @@ time (an instruction-count hook that a script's own pcall cannot swallow) and th
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import os
 import threading
@@ -51,6 +50,7 @@ from typing import Any
 import lupa.lua51 as lupa
 import yaml
 
+from shared.core.globs import glob_match
 from shared.health.errors import HealthRuleError
 from shared.health.status import HealthStatus, HealthStatusCode
 
@@ -506,7 +506,7 @@ class LuaHealthRules:
         found = self._exact.get(key)
         if found is None:
             wanted = resource_key(group, kind)
-            found = next((s for s in self._patterns if fnmatch.fnmatchcase(wanted, s.pattern)), None)
+            found = next((s for s in self._patterns if glob_match(s.pattern, wanted)), None)
         if found is None and self._fallback is not None:
             found = self._fallback.script_for(group, kind)
         self._resolved[key] = found

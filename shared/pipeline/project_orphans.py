@@ -16,10 +16,10 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from shared.cluster.discovery import ResourceInfo, parse_resource_list
+from shared.core.globs import glob_match
 from shared.core.resources import split_api_version, tracking_app_of
 from shared.project.model import AppProject
 from shared.project.permissions import group_kind_permitted
@@ -78,8 +78,8 @@ def find_orphans(project: AppProject, objects: list[dict[str, Any]], namespace: 
             continue
         if not group_kind_permitted(project, group, kind, namespaced=True, name=name):
             continue
-        if any(fnmatchcase(group, str(rule.get("group", "*") or "")) and fnmatchcase(kind, str(rule.get("kind", "*")
-               or "*")) and fnmatchcase(name, str(rule.get("name") or "*")) for rule in ignore):
+        if any(glob_match(str(rule.get("group", "*") or ""), group) and glob_match(str(rule.get("kind", "*")
+               or "*"), kind) and glob_match(str(rule.get("name") or "*"), name) for rule in ignore):
             continue
         found.append(Orphan(group, kind, namespace, name))
     return sorted(found, key=str)

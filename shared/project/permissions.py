@@ -19,11 +19,10 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from urllib.parse import unquote, urlsplit
 
+from shared.core.globs import glob_match
 from shared.core.repo_url import normalize_repo_url, redact_url
-from shared.project.globs import glob_match
 from shared.project.model import AppProject, GroupKindPattern
 
 __all__ = [
@@ -162,9 +161,9 @@ def _destination_matched(project: AppProject, dest: Destination) -> bool:
 
 def _in_list(group: str, kind: str, name: str, patterns: list[GroupKindPattern]) -> bool:
     for item in patterns:
-        if not (fnmatchcase(kind, item.kind) and fnmatchcase(group, item.group)):
+        if not (glob_match(item.kind, kind) and glob_match(item.group, group)):
             continue
-        if item.name and not fnmatchcase(name, item.name):
+        if item.name and not glob_match(item.name, name):
             continue
         return True
     return False

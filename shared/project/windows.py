@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 from pydantic import BaseModel, Field
 
+from shared.core.globs import match_any
 from shared.core.models import parse_duration
-from shared.project.globs import match_any
 from shared.project.model import AppProject, SyncWindow, WindowKind
 from shared.project.permissions import Destination
 

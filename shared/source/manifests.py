@@ -24,7 +24,6 @@ import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +31,7 @@ import pygit2
 
 from shared.core import safe_yaml
 from shared.core.errors import StallingError
+from shared.core.globs import GlobSyntaxError, compile_glob
 from shared.core.resources import ResourceKey
 from shared.source import kustomize
 
@@ -94,60 +94,15 @@ class RenderedManifests:
     renderer: str = "directory"  # directory | kustomize
 
 
-# --- globs (gobwas/glob semantics without separators, as Argo CD's util/glob.Match) ---------------------
-
-@lru_cache(maxsize=256)
-def _compile_glob(pattern: str) -> re.Pattern[str]:
-    out: list[str] = []
-    depth = 0
-    i = 0
-    n = len(pattern)
-    while i < n:
-        char = pattern[i]
-        if char == "\\":
-            if i + 1 >= n:
-                raise StallingError(f"invalid glob {pattern!r}: trailing backslash")
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        if char == "*":
-            while i + 1 < n and pattern[i + 1] == "*":
-                i += 1
-            out.append(".*")
-        elif char == "?":
-            out.append(".")
-        elif char == "[":
-            end = pattern.find("]", i + 2)
-            if end < 0:
-                raise StallingError(f"invalid glob {pattern!r}: unclosed '['")
-            body = pattern[i + 1:end]
-            negate = body.startswith("!")
-            body = body[1:] if negate else body
-            escaped = "".join("\\" + c if c in "\\^[]" else c for c in body)
-            out.append(f"[{'^' if negate else ''}{escaped}]")
-            i = end
-        elif char == "{":
-            depth += 1
-            out.append("(?:")
-        elif char == "}" and depth:
-            depth -= 1
-            out.append(")")
-        elif char == "," and depth:
-            out.append("|")
-        else:
-            out.append(re.escape(char))
-        i += 1
-    if depth:
-        raise StallingError(f"invalid glob {pattern!r}: unclosed '{{'")
-    try:
-        return re.compile("".join(out), re.DOTALL)
-    except re.error as exc:
-        raise StallingError(f"invalid glob {pattern!r}: {exc}") from None
-
+# --- globs (Argo CD's util/glob.Match without separators: shared.core.globs) ----------------------------
 
 def glob_match(pattern: str, text: str) -> bool:
-    """Argo CD's directory include/exclude match: `*` spans `/`, `{a,b}` alternatives, `[!x]` classes."""
-    return _compile_glob(pattern).fullmatch(text) is not None
+    """Argo CD's directory include/exclude match: `*` spans `/`, `{a,b}` alternatives, `[!x]` classes; a
+    pattern that does not compile is the app's error (StallingError), not a silent mismatch."""
+    try:
+        return compile_glob(pattern).fullmatch(text) is not None
+    except GlobSyntaxError as exc:
+        raise StallingError(f"invalid glob {pattern!r}: {exc}") from None
 
 
 # --- paths ----------------------------------------------------------------------------------------------

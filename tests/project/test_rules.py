@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.core.globs import glob_match
 from shared.core.models import Application
 from shared.pipeline.project_orphans import find_orphans
-from shared.project.globs import glob_match
 from shared.project.model import AppProject, ProjectError, default_project
 from shared.project.permissions import Destination, destination_permitted, group_kind_permitted, source_permitted
 from shared.project.verdict import PlannedResource, app_violations, namespaced_mode_violations, resource_violations

@@ -1,10 +1,15 @@
-"""Glob patterns with the semantics Argo CD's project rules use (the Go `gobwas/glob` dialect).
+"""WaveCD's one glob dialect: Argo CD's `util/glob.Match` (the Go `gobwas/glob` dialect), for every place
+Argo CD matches a glob: project rules (source repositories, destinations, kinds, orphaned-resource
+ignores, sync windows), a directory source's include/exclude, ignoreDifferences' group and kind, health
+customization keys, and a webhook's manifest-generate-paths.
 
-No Python library matches that dialect: `fnmatch` has no `{a,b}` and lets `*` cross `/`, `wcmatch`'s
-path globbing treats `**` and dot files as a shell does. Argo CD's rules need: `*` any run of
-characters except the separators given (none for names and namespaces, `/` for repository URLs), `**`
-any run at all, `?` one non-separator character, `[abc]` / `[a-z]` / `[!abc]` classes, `{a,b}`
-alternatives, and `\\` escapes. A pattern that does not compile matches nothing, as in Argo CD.
+No Python library matches that dialect, so this one translator to `re` is kept (and is the only one):
+`fnmatch` has no `{a,b}` nor `\\` escapes, and `wcmatch` (not a dependency) follows the shell: its path
+globbing gives `**` a meaning only as a whole path segment and hides dot files. Argo CD's matches need:
+`*` any run of characters except the separators given (none for names, kinds and directory paths, `/`
+for repository URLs), `**` any run at all, `?` one non-separator character, `[abc]` / `[a-z]` /
+`[!abc]` classes, `{a,b}` alternatives, and `\\` escapes. `glob_match` answers False for a pattern that
+does not compile, as Argo CD does; `compile_glob` raises GlobSyntaxError for callers that report it.
 """
 
 from __future__ import annotations
