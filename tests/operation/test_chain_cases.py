@@ -4,7 +4,8 @@ Each case is a whole operation driven in-process (tests/operation/driver.py): th
 `health_check` steps over a real Redis, a fake cluster whose objects behave as their
 `test.wavecd.io/outcome` annotation says, and a fake clock that the calls' countdowns move. A case gives
 the app's sync policy, the manifests (and objects live before the sync, for prune), optionally the
-settings and the call before which the user terminates, and what must hold at the end: the operation's
+settings and the call before which the user terminates (`terminate_before`: task, step and which
+occurrence of that call), and what must hold at the end: the operation's
 phase and message, its retry count, which objects exist, which were deleted with which propagation policy,
 the per-resource results, and the order of cluster writes.
 """
@@ -29,11 +30,13 @@ def _terminate_at(case: dict[str, Any]) -> Any:  # noqa: ANN401
     if spot is None:
         return None
 
+    seen = [0]
+
     def world(driver: Driver, call: StepCall) -> None:
-        if call.task == spot["task"] and call.step == spot["step"] and not driver.svc.store.terminate_requested(
-                driver.name) and not getattr(driver, "_terminated", False):
-            driver.svc.store.request_terminate(driver.name)
-            driver._terminated = True  # type: ignore[attr-defined]  # noqa: SLF001
+        if call.task == spot["task"] and call.step == spot["step"]:
+            seen[0] += 1
+            if seen[0] == spot.get("occurrence", 1):  # the n-th call of that task and step
+                driver.svc.store.request_terminate(driver.name)
     return world
 
 
