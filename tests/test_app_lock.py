@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from shared.state.app_lock import AppLocks, LockToken
+from shared.state.app_lock import AppLocks, LockToken, lease_scope
 from shared.state.app_store import AppStore, StaleWriterError
 from shared.state.coalesce import Coalescer, queued_key
 
@@ -153,3 +153,29 @@ def test_a_stale_queued_mark_no_longer_swallows_refreshes(redis_client):
     assert co.claim_enqueue("web")          # stale: the claimer enqueues a new refresh...
     assert not co.claim_enqueue("web")      # ...and the mark starts over
     assert co.is_queued("web")
+
+
+def test_a_lease_lives_while_its_task_runs_and_lapses_after(locks, redis_client):
+    """Issue #17: a short lease renewed while its owner lives, instead of a long TTL a dead owner leaves."""
+    with lease_scope():
+        token = locks.acquire("web")
+        assert token is not None
+        held_until = time.monotonic() + 6 * locks.ttl
+        while time.monotonic() < held_until:   # six lease lengths: only the keeper can have renewed it
+            assert locks.owns(token)
+            time.sleep(0.05)
+    deadline = time.monotonic() + 10
+    while locks.owns(token):                    # the task ended: nobody renews, the lease lapses
+        assert time.monotonic() < deadline, "the lease outlived its task"
+        time.sleep(0.05)
+
+
+def test_a_lease_stretched_over_a_countdown_is_never_shortened(locks, redis_client):
+    token = locks.acquire("web")
+    assert token is not None
+    assert locks.renew(token, cover=30)
+    assert redis_client.pttl("wavecd:lock:web") > 29_000
+    assert locks.renew(token)                   # an ordinary renewal keeps the longer lease
+    assert redis_client.pttl("wavecd:lock:web") > 29_000
+    other = LockToken("web", "someone-else", token.fence)
+    assert not locks.renew(other, cover=30)

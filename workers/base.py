@@ -4,6 +4,9 @@ catalogue (`workers.catalogue`: named arguments only).
 With late acks, a task that kills its worker is redelivered; Celery issue #9082 shows it can then loop
 forever. Counting deliveries per task id (and attempt) in Redis bounds that: past the cap the task is
 acknowledged and dropped with an error log, and the tick's repair path takes over the app.
+
+Every task runs inside `lease_scope()`: the app locks it takes or renews stay leased while it runs, however
+long it runs, and lapse within one lease after its process dies (shared.state.app_lock).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 from celery import Task
 
 from shared.state import keys
+from shared.state.app_lock import lease_scope
 from workers.catalogue import parse
 from workers.context import services
 from workers.logging_context import task_context
@@ -41,5 +45,5 @@ class WaveTask(Task):
                             f"positional ones")
         call = parse(self.name, kwargs)
         named = call.kwargs() if call is not None else kwargs
-        with task_context(self.name, named):
+        with task_context(self.name, named), lease_scope():
             return super().__call__(**named)

@@ -38,8 +38,10 @@ class Settings(BaseSettings):
     # events; we re-check on a short due time until the health settles).
     progressing_recheck: float = 5.0
 
-    # Per-app operation lock.
-    lock_ttl: float = 60.0
+    # Per-app operation lock: a lease renewed while the task holding it runs, stretched over a step's
+    # countdown, so a dead holder's lock lapses this soon (shared.state.app_lock). It must also outlast the
+    # time a step waits in its queue; past that, the tick's repair resumes the operation under a new token.
+    lock_ttl: float = 20.0
 
     # Sync pacing.
     step_delay: float = 2.0

@@ -5,11 +5,21 @@ fence always go together. Renewal and release are compare-and-set scripts: only 
 frees the lock. The token travels along the task chain (it is an opaque random id, not a secret) and
 each task renews it; a worker that dies leaves a lock that simply expires. Nothing ever waits for the
 lock: a caller that does not get it marks the app pending and returns (see `shared.state.coalesce`).
+
+The TTL is a short lease (issue #17: a 60 s TTL made a killed worker cost 75 s). It stays short
+because it is renewed while its owner lives: a task runs inside `lease_scope()`, and a keeper thread
+renews, every third of the lease, each token that task acquired or renewed, until the task ends. A
+step sent with a countdown is covered too: `renew(token, cover=countdown)` makes the lease outlast
+the wait. A dead owner's lease therefore lapses within one TTL, and the tick's repair takes over.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import redis
@@ -23,9 +33,13 @@ end
 return 0
 """
 
+# Never shortens: a lease stretched to cover a countdown keeps its length when the keeper renews it.
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  end
+  return 1
 end
 return 0
 """
@@ -82,14 +96,28 @@ class AppLocks:
         """Take the lock without waiting; None when another operation holds it."""
         owner = secrets.token_hex(8)
         fence = int(self._acquire(keys=[lock_key(app), fence_key(app)], args=[owner, self._ttl_ms]))
-        return LockToken(app, owner, fence) if fence else None
+        if not fence:
+            return None
+        token = LockToken(app, owner, fence)
+        _keeper.hold(self, token)
+        return token
 
-    def renew(self, token: LockToken) -> bool:
-        """Extend the TTL; False when the token no longer owns the lock (it expired or was taken)."""
-        return bool(self._renew(keys=[lock_key(token.app)], args=[token.value, self._ttl_ms]))
+    def renew(self, token: LockToken, *, cover: float = 0.0) -> bool:
+        """Extend the lease by one TTL, plus `cover` seconds (a countdown the next step waits out);
+        False when the token no longer owns the lock (it expired or was taken)."""
+        owned = bool(self._renew(keys=[lock_key(token.app)],
+                                 args=[token.value, self._ttl_ms + max(0, int(cover * 1000))]))
+        if owned:
+            _keeper.hold(self, token)
+        return owned
 
     def release(self, token: LockToken) -> bool:
+        _keeper.drop(token)
         return bool(self._release(keys=[lock_key(token.app)], args=[token.value]))
+
+    @property
+    def ttl(self) -> float:
+        return self._ttl_ms / 1000
 
     def holder(self, app: str) -> LockToken | None:
         raw = self._redis.get(lock_key(app))
@@ -101,3 +129,70 @@ class AppLocks:
 
     def held_count(self) -> int:
         return sum(1 for _ in self._redis.scan_iter(match=lock_key("*"), count=500))
+
+
+_scope: ContextVar[dict[LockToken, AppLocks] | None] = ContextVar("wavecd_lease_scope", default=None)
+
+
+class _LeaseKeeper:
+    """Renews the leases of the tasks running in this process, from one daemon thread."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, dict[LockToken, AppLocks]] = {}
+        self._guard = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, locks: AppLocks, token: LockToken) -> None:
+        held = _scope.get()
+        if held is not None and token not in held:  # outside a task (API, tests): the caller renews itself
+            held[token] = locks
+            self._wake.set()  # the keeper may be asleep on a longer interval
+
+    def drop(self, token: LockToken) -> None:
+        held = _scope.get()
+        if held is not None:
+            held.pop(token, None)
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[None]:
+        held: dict[LockToken, AppLocks] = {}
+        reset = _scope.set(held)
+        with self._guard:
+            self._held[id(held)] = held
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="wavecd-lease-keeper", daemon=True)
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._held.pop(id(held), None)
+            _scope.reset(reset)
+
+    def _run(self) -> None:
+        while True:
+            with self._guard:
+                pairs = [(token, locks) for held in self._held.values() for token, locks in list(held.items())]
+            interval = min((locks.ttl for _, locks in pairs), default=5.0) / 3
+            for token, locks in pairs:
+                try:
+                    if not locks._renew(keys=[lock_key(token.app)], args=[token.value, locks._ttl_ms]):
+                        self._forget(token)  # lost (taken over after a lapse): the step's own checks stop it
+                except Exception:  # noqa: BLE001 - Redis away: the next round tries again
+                    pass
+            self._wake.wait(max(0.05, interval))
+            self._wake.clear()
+
+    def _forget(self, token: LockToken) -> None:
+        with self._guard:
+            for held in self._held.values():
+                held.pop(token, None)
+
+
+_keeper = _LeaseKeeper()
+
+
+def lease_scope() -> contextlib.AbstractContextManager[None]:
+    """Run a task inside this: the leases it takes or renews stay alive until it returns."""
+    return _keeper.scope()
