@@ -82,8 +82,9 @@ def now_iso(now: float | None = None) -> str:
 
 
 class _Model(BaseModel):
+    # Numbers where text is expected (a revision written unquoted in YAML) are read as text.
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow",
-                              validate_assignment=False)
+                              coerce_numbers_to_str=True)
 
     def dump(self) -> dict[str, Any]:
         """The JSON document with Argo CD's field names (absent values left out, as Go's omitempty)."""

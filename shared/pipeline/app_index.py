@@ -17,9 +17,12 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from shared.core.models import Application
 from shared.core.repo_url import normalize_repo_url
 from shared.core.resources import RESOURCES_FINALIZER
+from shared.operation.model import OperationSpec, SyncRequest
 from shared.pipeline.project_declarative import refresh_declarative
 from shared.state.app_lock import lock_key
 from shared.state.coalesce import pending_key, queued_key
@@ -76,19 +79,18 @@ def _take_operation_field(svc: Services, cluster: Any, name: str, obj: dict[str,
     The request moves into WaveCD's own sync request and the field is cleared, as Argo CD's controller
     clears it once it has taken the operation.
     """
-    sync = (obj.get("operation") or {}).get("sync") or {}
-    initiated = (obj.get("operation") or {}).get("initiatedBy") or {}
-    request: dict[str, Any] = {"prune": bool(sync.get("prune")), "dryRun": bool(sync.get("dryRun")),
-                               "username": str(initiated.get("username") or "kubectl")}
-    if sync.get("revision"):
-        request["revision"] = str(sync["revision"])
-    if sync.get("resources"):
-        request["resources"] = list(sync["resources"])
-    if sync.get("syncOptions"):
-        request["syncOptions"] = list(sync["syncOptions"])
-    op = svc.store.operation(name)
-    if not (op and op.get("phase") in ("Running", "Terminating")):
-        svc.store.request_sync(name, request)
+    try:
+        asked = OperationSpec.model_validate(obj.get("operation") or {})
+    except ValidationError as exc:  # a hand-written field WaveCD cannot read: dropped, as a bad request
+        log.warning("app %s: ignoring an unreadable operation field: %s", name,
+                    "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        asked = None
+    op = svc.store.current_operation(name)
+    if asked is not None and (op is None or not op.active):
+        sync = asked.sync
+        svc.store.request_sync(name, SyncRequest(
+            prune=sync.prune, dry_run=sync.dry_run, revision=sync.revision or None, resources=sync.resources or None,
+            sync_options=sync.sync_options or None, username=asked.initiated_by.username or "kubectl").dump())
     settings = svc.settings
     try:
         cluster.patch_application(settings.app_api_group, settings.app_api_version, settings.app_namespace, name,

@@ -81,6 +81,7 @@ class FakeCluster:
     log: list[str] = field(default_factory=list)
     deletes: list[tuple[ResourceKey, str]] = field(default_factory=list)
     app_status: dict[str, Any] = field(default_factory=dict)
+    app_patches: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     version: int = 0
 
     def _store(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -138,6 +139,10 @@ class FakeCluster:
 
     def namespace_exists(self, name: str) -> bool:
         return ResourceKey("", "Namespace", "", name) in self.objects
+
+    def patch_application(self, group: str, version: str, namespace: str, name: str,
+                          patch: dict[str, Any]) -> None:
+        self.app_patches.append((name, patch))
 
     def patch_application_status(self, group: str, version: str, namespace: str, name: str,
                                  status: dict[str, Any]) -> None:
