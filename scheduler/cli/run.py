@@ -123,14 +123,26 @@ def _signal_group(pgid: int, sig: int) -> None:
 
 
 class Supervisor:
-    """Starts children in their own process groups, notices when one dies, and stops whole groups."""
+    """Starts children in their own process groups, restarts one that dies, and stops whole groups.
 
-    def __init__(self, logdir: Path, env: dict[str, str], say: Callable[[str], None]) -> None:
+    A crashed worker, beat, Flower or API is started again (its previous log kept as `name.log.1`), as
+    compose's `restart: unless-stopped` and a Deployment do, so one crash does not stop the whole
+    system (issue #17). The rate is bounded: a child that crashes `restart_limit` times within
+    `restart_window` seconds is broken, not unlucky, and `up` stops with its log. The emulator
+    (`infra`) is not restarted: the cluster state it held in memory would be gone.
+    """
+
+    def __init__(self, logdir: Path, env: dict[str, str], say: Callable[[str], None], *,
+                 restart_limit: int = 5, restart_window: float = 300.0) -> None:
         self.logdir = logdir
         self.env = env
         self.say = say
         self.children: list[Child] = []
         self.stopping = False
+        self.restart_limit = restart_limit
+        self.restart_window = restart_window
+        self.restarts: dict[str, list[float]] = {}
+        self._argv: dict[str, list[str]] = {}
 
     def start(self, name: str, argv: list[str], *, infra: bool = False) -> Child:
         self.logdir.mkdir(parents=True, exist_ok=True)
@@ -141,6 +153,7 @@ class Supervisor:
                                     stderr=subprocess.STDOUT, start_new_session=True)
         child = Child(name, proc, path, infra)
         self.children.append(child)
+        self._argv[name] = list(argv)
         self.say(f"started {name} (pid {proc.pid}, process group {child.pgid}), log {path}")
         return child
 
@@ -149,6 +162,27 @@ class Supervisor:
         if self.stopping:
             return None
         return next((c for c in self.children if c.proc.poll() is not None), None)
+
+    def revive(self) -> Child | None:
+        """Restart each child that exited on its own; return one that may not be restarted (up stops)."""
+        if self.stopping:
+            return None
+        for child in list(self.children):
+            if child.proc.poll() is None:
+                continue
+            now = time.monotonic()
+            recent = [at for at in self.restarts.get(child.name, []) if now - at < self.restart_window]
+            if child.infra or len(recent) >= self.restart_limit:
+                return child
+            _signal_group(child.pgid, signal.SIGKILL)  # what it left behind (a killed worker's pool children)
+            recent.append(now)
+            self.restarts[child.name] = recent
+            self.say(f"{child.name} exited with code {child.proc.returncode}; restarting it (restart "
+                     f"{len(recent)} of at most {self.restart_limit} in {self.restart_window:.0f}s); its log "
+                     f"ended with:\n{self.tail(child)}")
+            self.children.remove(child)
+            self.start(child.name, self._argv[child.name], infra=child.infra)
+        return None
 
     def stop_all(self, grace: float = 15.0, force: threading.Event | None = None) -> None:
         """SIGTERM every group (the emulator last), wait up to `grace`, then SIGKILL what remains."""
@@ -929,10 +963,12 @@ class Up:
         try:
             with Progress(self.console) as progress:
                 while not self.stop.wait(0.5):
-                    dead = supervisor.failed()
+                    dead = supervisor.revive()
                     if dead is not None:
-                        progress.say(f"{dead.name} exited with code {dead.proc.returncode}; its log ({dead.log}) "
-                                     f"ends with:\n{supervisor.tail(dead)}", "red")
+                        why = "" if dead.infra else (f" for the {len(supervisor.restarts.get(dead.name, [])) + 1}"
+                                                     f"th time in {supervisor.restart_window:.0f}s")
+                        progress.say(f"{dead.name} exited with code {dead.proc.returncode}{why}; its log "
+                                     f"({dead.log}) ends with:\n{supervisor.tail(dead)}", "red")
                         return 1
                     if self.opts.exit_when_synced and time.monotonic() - self.started > self.opts.timeout:
                         last = views[0].summary() if views else "no status yet"

@@ -83,6 +83,37 @@ def test_a_child_that_exits_on_its_own_is_reported(tmp_path: Path):
     assert sup.failed() is None  # stopping children on purpose is not a failure
 
 
+def test_a_crashed_child_is_restarted_and_its_log_kept(tmp_path: Path):
+    """Issue #17: one crashed worker used to stop the whole `wavecd up`."""
+    sup, said = _supervisor(tmp_path)
+    first = sup.start("worker-1", ["sh", "-c", "echo started $$; sleep 300"])
+    deadline = time.monotonic() + 10
+    while "started" not in first.log.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(first.pgid, signal.SIGKILL)          # kill -9, as the fault benchmark does
+    first.proc.wait(10)
+    assert sup.revive() is None                     # restarted, not given up on
+    (second,) = [c for c in sup.children if c.name == "worker-1"]
+    assert second is not first and second.proc.poll() is None
+    assert any("worker-1 exited with code -9; restarting it" in line for line in said)
+    assert f"started {first.proc.pid}" in (tmp_path / "logs" / "worker-1.log.1").read_text()  # the crash's log
+    sup.stop_all(grace=5)
+
+
+def test_restarts_are_bounded(tmp_path: Path):
+    said: list[str] = []
+    sup = Supervisor(tmp_path / "logs", dict(os.environ), said.append, restart_limit=2, restart_window=600)
+    sup.start("broken", ["sh", "-c", "exit 3"])
+    deadline = time.monotonic() + 20
+    while (given_up := sup.revive()) is None:
+        assert time.monotonic() < deadline, said
+        time.sleep(0.05)
+    assert given_up.name == "broken" and given_up.proc.returncode == 3
+    assert sum("restarting it" in line for line in said) == 2
+    sup.stop_all(grace=5)
+
+
 def test_stop_signal_catches_signals_and_restores_the_handlers():
     before = signal.getsignal(signal.SIGTERM)
     with StopSignal() as stop:
