@@ -23,8 +23,12 @@ from shared.core.errors import (
     WaveCDError,
     next_action,
 )
+from shared.core.models import Application
+from shared.core.resources import ResourceKey
 from shared.core.settings import Settings
+from shared.diff.pairing import pair_objects
 from shared.pipeline import diff_step
+from shared.pipeline.desired_state import DesiredState
 from shared.pipeline.diff_result import DiffOutcome
 from shared.pipeline.diff_step import (
     COMPARISON_ERROR,
@@ -253,3 +257,68 @@ def test_load_app_of_an_invalid_spec_is_an_invalid_spec_error(svc: Services, tok
     assert outcome.summary.startswith("invalid spec: ") and outcome.requeue_in is None
     status = svc.store.status(APP)
     assert status["conditions"][0]["type"] == INVALID_SPEC and "reconciledAt" in status
+
+
+def _application(annotations: dict[str, str] | None = None) -> Application:
+    return Application.parse({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": APP, "annotations": annotations or {}},
+        "spec": {"project": "default", "source": {"repoURL": "https://git.example.com/a.git", "path": "."},
+                 "destination": {"server": "https://kubernetes.default.svc", "namespace": "shop"}}})
+
+
+def _cm(name: str, annotations: dict[str, str] | None = None, **data: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "shop", "annotations": annotations or {}}, "data": data}
+
+
+def _deployment(name: str, ready: int) -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "shop",
+                                                                        "generation": 1},
+            "spec": {"replicas": 2},
+            "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "readyReplicas": ready,
+                       "availableReplicas": ready}}
+
+
+def test_compare_and_health_sub_steps_on_a_pairing(svc: Services) -> None:
+    """pair and compare, then health: per-resource status, prune candidates from the inventory with their
+    version and requiresPruning, the shared-resource warning, Missing and Progressing health."""
+    desired = DesiredState("c" * 40, "t", "directory",
+                           [_cm("same", a="1"), _cm("changed", a="2"), _cm("absent", a="1"), _deployment("web", 2),
+                            _cm("billing")])
+    live_objects = [
+        _cm("same", a="1"), _cm("changed", a="1"), _deployment("web", 1),
+        _cm("billing", {"argocd.argoproj.io/tracking-id": "other:/ConfigMap:shop/billing"}),
+        _cm("old", {"argocd.argoproj.io/sync-options": "Prune=false"}),
+    ]
+    live = {ResourceKey.from_object(o): o for o in live_objects}
+    versions = {ResourceKey("", "ConfigMap", "shop", "old"): "v1",
+                ResourceKey("", "ConfigMap", "shop", "billing"): "v1"}
+    pairing = pair_objects(desired.managed, live, app=APP, inventory=list(versions))
+    comparison = diff_step.compare_pairs(svc, _application(), None, desired, pairing, live, versions)  # type: ignore[arg-type]
+    statuses = {(r["name"], r["status"], r.get("requiresPruning")) for r in comparison.resources}
+    assert statuses == {("same", "Synced", None), ("changed", "OutOfSync", None), ("absent", "OutOfSync", None),
+                        ("web", "Synced", None), ("billing", "Synced", None), ("old", "OutOfSync", False)}
+    assert comparison.conditions == [{"type": "SharedResourceWarning",
+                                      "message": "ConfigMap shop/billing is part of applications shop and other"}]
+    assert comparison.sync_status == "OutOfSync" and comparison.to_prune == [live[ResourceKey("", "ConfigMap",
+                                                                                                  "shop", "old")]]
+    assert next(r for r in comparison.resources if r["name"] == "old")["version"] == "v1"
+    assert set(comparison.diffs) == {"ConfigMap shop/changed", "ConfigMap shop/absent", "ConfigMap shop/old"}
+    assert comparison.in_sync == {ResourceKey("", "ConfigMap", "shop", "same"),
+                                  ResourceKey("", "ConfigMap", "shop", "billing"),
+                                  ResourceKey("apps", "Deployment", "shop", "web")}
+
+    diff_step.assess_health(svc, pairing, comparison)
+    health = {r["name"]: r.get("health", {}).get("status") for r in comparison.resources}
+    assert health == {"same": None, "changed": None, "absent": "Missing", "web": "Progressing", "billing": None,
+                      "old": None}  # a ConfigMap has no health, as in Argo CD
+    assert comparison.health.status.value == "Progressing"
+
+
+def test_health_of_an_app_without_resources_is_healthy(svc: Services) -> None:
+    desired = DesiredState("c" * 40, "t", "directory", [])
+    pairing = pair_objects([], {}, app=APP, inventory=[])
+    comparison = diff_step.compare_pairs(svc, _application(), None, desired, pairing, {}, {})  # type: ignore[arg-type]
+    diff_step.assess_health(svc, pairing, comparison)
+    assert comparison.sync_status == "Synced" and comparison.health.status.value == "Healthy"
