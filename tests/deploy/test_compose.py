@@ -125,3 +125,9 @@ def test_wavecd_services_share_one_image_and_run_read_only(services):
 
 def test_beat_health_is_the_tick_heartbeat(services):
     assert services["beat"]["healthcheck"]["test"][1:4] == ["wavecd", "check", "tick"]
+
+
+def test_every_service_is_restarted_when_it_dies(services):
+    """Issue #17: a worker that dies (a Redis restart killed it once) must come back on its own."""
+    for name, service in services.items():
+        assert service.get("restart") in ("unless-stopped", "always", "on-failure"), name

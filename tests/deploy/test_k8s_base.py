@@ -250,3 +250,11 @@ def test_ingress_routes_to_existing_service_ports(docs):
     for backend in paths.values():
         svc = one(docs, "Service", backend["name"])
         assert backend["port"]["name"] in {p["name"] for p in svc["spec"]["ports"]}
+
+
+def test_every_workload_restarts_its_containers(docs):
+    """Issue #17: a pod whose worker dies is restarted by the kubelet (restartPolicy defaults to Always)."""
+    workloads = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
+    assert {d["metadata"]["name"] for d in workloads} >= {"wavecd-worker", "wavecd-beat", "wavecd-server"}
+    for workload in workloads:
+        assert workload["spec"]["template"]["spec"].get("restartPolicy", "Always") == "Always"
