@@ -639,16 +639,17 @@ def shown_repo_url(url: str) -> str:
 
 
 def webhook_report(event: PushEvent | None, provider: str | None, match: MatchResult) -> dict[str, Any]:
-    """The JSON shape of `admin webhook`: what the push says and which apps it refreshes."""
+    """The JSON shape of `admin webhook`: what the push says and which apps it refreshes (`refresh`, at once
+    after the fetch) or leaves to the fetch's tree comparison (`watch`: skipped by path only)."""
     if event is None:
         return {"provider": provider, "event": None, "repos": [], "ref": None, "revision": None,
                 "default_branch": None, "default_branch_push": None, "changed_files": None,
-                "refresh": match.refresh, "skipped": match.skipped}
+                "refresh": match.refresh, "skipped": match.skipped, "watch": match.watch}
     on_default = None if event.default_branch is None else (event.branch == event.default_branch)
     return {"provider": event.provider, "event": event.event, "repos": [shown_repo_url(u) for u in event.repo_urls],
             "ref": event.ref, "revision": event.revision, "default_branch": event.default_branch,
             "default_branch_push": on_default, "changed_files": event.changed_files,
-            "refresh": match.refresh, "skipped": match.skipped}
+            "refresh": match.refresh, "skipped": match.skipped, "watch": match.watch}
 
 
 def print_webhook(report: dict[str, Any]) -> None:
@@ -671,8 +672,12 @@ def print_webhook(report: dict[str, Any]) -> None:
     apps = _table("APP", "REFRESH", "REASON")
     for name in report["refresh"]:
         apps.add_row(Text(name), "yes", "")
+    watched = set(report["watch"])
     for name, reason in report["skipped"].items():
-        apps.add_row(Text(name), "no", Text(reason))
+        if name in watched:
+            apps.add_row(Text(name), "if changed", Text(f"{reason}; the fetch compares its tree (a base elsewhere)"))
+        else:
+            apps.add_row(Text(name), "no", Text(reason))
     if report["refresh"] or report["skipped"]:
         console.print(apps)
 
