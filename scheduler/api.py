@@ -81,10 +81,9 @@ from shared.core.models import Application
 from shared.core.repo_url import redact_text
 from shared.core.settings import Settings, get_settings
 from shared.operation.model import public_view
-from shared.pipeline.reconcile import diff_key
 from shared.pipeline.revision_metadata import record_webhook_push
 from shared.pipeline.services import Services
-from shared.state.app_store import APPS_KEY
+from shared.state import keys
 from shared.state.redis_conn import resolve_redis_url
 from workers.catalogue import AppAction, AppAdmin
 
@@ -211,7 +210,7 @@ class ParsedApps:
         self._lock = threading.Lock()
 
     def current(self) -> list[Application]:
-        raw = self._redis.hgetall(APPS_KEY)
+        raw = self._redis.hgetall(keys.APPS)
         with self._lock:
             fresh: dict[bytes, tuple[bytes, Application | None]] = {}
             for name, doc in raw.items():
@@ -374,7 +373,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         """Masked unified diffs of the OutOfSync resources found by the app's last comparison."""
         load(name)
         status = svc.store.status(name)
-        raw = svc.redis.get(diff_key(name))
+        raw = svc.redis.get(keys.diff(name))
         diffs: dict[str, str] = json.loads(raw) if raw else {}
         sync = status.get("sync") or {}
         return {"name": name, "syncStatus": sync.get("status") or "Unknown", "revision": sync.get("revision"),

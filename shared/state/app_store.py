@@ -18,6 +18,7 @@ from typing import Any
 import redis
 
 from shared.operation.model import Operation, Phase
+from shared.state import keys
 from shared.state.app_lock import LockToken, lock_key
 
 _FENCED_SET = """
@@ -32,13 +33,7 @@ redis.call('HSET', KEYS[2], ARGV[3], ARGV[4], 'fence', ARGV[2])
 return 1
 """
 
-APPS_KEY = "wavecd:apps"
-DUE_KEY = "wavecd:due"
-RUNNING_KEY = "wavecd:running"
 
-
-def state_key(app: str) -> str:
-    return f"wavecd:state:{app}"
 
 
 def _loads(raw: bytes | None) -> dict[str, Any] | None:
@@ -70,64 +65,64 @@ class AppStore:
         doc = _json({"metadata": obj.get("metadata", {}), "spec": obj.get("spec", {}),
                      "apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"),
                      "operation": obj.get("operation")})
-        old = self.redis.hget(APPS_KEY, name)
+        old = self.redis.hget(keys.APPS, name)
         if old is not None and json.loads(old).get("spec") == json.loads(doc).get("spec") \
                 and json.loads(old).get("metadata", {}).get("deletionTimestamp") == \
                 obj.get("metadata", {}).get("deletionTimestamp"):
             if old.decode() != doc:
-                self.redis.hset(APPS_KEY, name, doc)
+                self.redis.hset(keys.APPS, name, doc)
             return False
-        self.redis.hset(APPS_KEY, name, doc)
+        self.redis.hset(keys.APPS, name, doc)
         return True
 
     def get_app(self, name: str) -> dict[str, Any] | None:
-        raw = self.redis.hget(APPS_KEY, name)
+        raw = self.redis.hget(keys.APPS, name)
         return json.loads(raw) if raw else None
 
     def all_apps(self) -> dict[str, dict[str, Any]]:
-        return {k.decode(): json.loads(v) for k, v in self.redis.hgetall(APPS_KEY).items()}
+        return {k.decode(): json.loads(v) for k, v in self.redis.hgetall(keys.APPS).items()}
 
     def all_apps_raw(self) -> dict[str, bytes]:
         """The stored documents as bytes: callers that memoize parsing compare these."""
-        return {k.decode(): v for k, v in self.redis.hgetall(APPS_KEY).items()}
+        return {k.decode(): v for k, v in self.redis.hgetall(keys.APPS).items()}
 
     def sources(self, names: list[str]) -> list[dict[str, Any] | None]:
-        raws = self.redis.mget([f"wavecd:source:{n}" for n in names]) if names else []
+        raws = self.redis.mget([keys.source(n) for n in names]) if names else []
         return [json.loads(r) if r else None for r in raws]
 
     def set_sources(self, values: dict[str, dict[str, Any]]) -> None:
         if values:
-            self.redis.mset({f"wavecd:source:{n}": _json(v) for n, v in values.items()})
+            self.redis.mset({keys.source(n): _json(v) for n, v in values.items()})
 
     def app_names(self) -> list[str]:
-        return sorted(k.decode() for k in self.redis.hkeys(APPS_KEY))
+        return sorted(k.decode() for k in self.redis.hkeys(keys.APPS))
 
     def remove_app(self, name: str) -> None:
         pipe = self.redis.pipeline()
-        pipe.hdel(APPS_KEY, name)
-        pipe.zrem(DUE_KEY, name)
-        pipe.srem(RUNNING_KEY, name)
-        pipe.delete(state_key(name), f"wavecd:source:{name}")
+        pipe.hdel(keys.APPS, name)
+        pipe.zrem(keys.DUE, name)
+        pipe.srem(keys.RUNNING, name)
+        pipe.delete(keys.state(name), keys.source(name))
         pipe.execute()
 
     # -- due schedule -----------------------------------------------------------------------------
     def schedule(self, name: str, at: float) -> None:
-        self.redis.zadd(DUE_KEY, {name: at})
+        self.redis.zadd(keys.DUE, {name: at})
 
     def schedule_if_absent(self, name: str, at: float) -> None:
-        self.redis.zadd(DUE_KEY, {name: at}, nx=True)
+        self.redis.zadd(keys.DUE, {name: at}, nx=True)
 
     def pop_due(self, now: float, next_at: dict[str, float] | None = None, limit: int = 1000) -> list[str]:
         """Apps whose time has come; each is rescheduled (at `next_at[name]`) in the same step."""
-        names = [n.decode() for n in self.redis.zrangebyscore(DUE_KEY, "-inf", now, start=0, num=limit)]
+        names = [n.decode() for n in self.redis.zrangebyscore(keys.DUE, "-inf", now, start=0, num=limit)]
         if names and next_at is not None:
-            self.redis.zadd(DUE_KEY, {n: next_at.get(n, now) for n in names})
+            self.redis.zadd(keys.DUE, {n: next_at.get(n, now) for n in names})
         return names
 
     # -- status and operation (fenced) --------------------------------------------------------------
     def write(self, token: LockToken, field: str, doc: dict[str, Any]) -> None:
         """Store `status` or `operation` for the lock holder; StaleWriterError when it lost the lock."""
-        ok = self._fenced_set(keys=[lock_key(token.app), state_key(token.app)],
+        ok = self._fenced_set(keys=[lock_key(token.app), keys.state(token.app)],
                               args=[token.value, token.fence, field, _json(doc)])
         if not ok:
             raise StaleWriterError(f"app {token.app}: lock token {token.fence} no longer owns the lock")
@@ -145,29 +140,29 @@ class AppStore:
         terminate asked since the chain read the operation stays visible (the stored phase Terminating
         is kept over Running): the chain ends the operation at its next step.
         """
-        keys = (lock_key(token.app), state_key(token.app))
+        watched = (lock_key(token.app), keys.state(token.app))
 
         def attempt(pipe: redis.client.Pipeline) -> bool:
-            if _loads_text(pipe.get(keys[0])) != token.value:
+            if _loads_text(pipe.get(watched[0])) != token.value:
                 raise StaleWriterError(f"app {token.app}: lock token {token.fence} no longer owns the lock")
-            stored = Operation.load(_loads(pipe.hget(keys[1], "operation")))
+            stored = Operation.load(_loads(pipe.hget(watched[1], "operation")))
             if stored is None or stored.id != op.id or stored.progress.seq != expected_seq:
                 return False
             doc = op
             if stored.phase == Phase.TERMINATING and op.phase == Phase.RUNNING:
                 doc = op.model_copy(update={"phase": Phase.TERMINATING})
             pipe.multi()
-            pipe.hset(keys[1], mapping={"operation": _json(doc.dump()), "fence": token.fence})
+            pipe.hset(watched[1], mapping={"operation": _json(doc.dump()), "fence": token.fence})
             return True
 
-        return bool(self.redis.transaction(attempt, *keys, value_from_callable=True))
+        return bool(self.redis.transaction(attempt, *watched, value_from_callable=True))
 
     def write_unfenced(self, app: str, field: str, doc: dict[str, Any]) -> None:
         """Seed a field outside any operation (rebuilding Redis from the cluster)."""
-        self.redis.hset(state_key(app), field, _json(doc))
+        self.redis.hset(keys.state(app), field, _json(doc))
 
     def read(self, app: str, field: str) -> dict[str, Any] | None:
-        raw = self.redis.hget(state_key(app), field)
+        raw = self.redis.hget(keys.state(app), field)
         return json.loads(raw) if raw else None
 
     def status(self, app: str) -> dict[str, Any]:
@@ -182,11 +177,11 @@ class AppStore:
         return Operation.load(self.read(app, "operation"))
 
     def has_state(self, app: str) -> bool:
-        return bool(self.redis.hexists(state_key(app), "status"))
+        return bool(self.redis.hexists(keys.state(app), "status"))
 
     # -- operation log: when each operation started and ended (audit, and the exclusivity tests) ----
     def log_operation(self, app: str, op_id: str, event: str, phase: str = "") -> None:
-        key = f"wavecd:oplog:{app}"
+        key = keys.oplog(app)
         pipe = self.redis.pipeline()
         pipe.rpush(key, _json({"op": op_id, "event": event, "phase": phase, "at": time.time()}))
         pipe.ltrim(key, -200, -1)
@@ -194,28 +189,28 @@ class AppStore:
         pipe.execute()
 
     def operation_log(self, app: str) -> list[dict[str, Any]]:
-        return [json.loads(raw) for raw in self.redis.lrange(f"wavecd:oplog:{app}", 0, -1)]
+        return [json.loads(raw) for raw in self.redis.lrange(keys.oplog(app), 0, -1)]
 
     # -- running operations (for orphan detection by the tick) -------------------------------------
     def mark_running(self, app: str) -> None:
-        self.redis.sadd(RUNNING_KEY, app)
+        self.redis.sadd(keys.RUNNING, app)
 
     def clear_running(self, app: str) -> None:
-        self.redis.srem(RUNNING_KEY, app)
+        self.redis.srem(keys.RUNNING, app)
 
     def running(self) -> list[str]:
-        return sorted(n.decode() for n in self.redis.smembers(RUNNING_KEY))
+        return sorted(n.decode() for n in self.redis.smembers(keys.RUNNING))
 
     # -- requests from users ------------------------------------------------------------------------
     def request_sync(self, app: str, request: dict[str, Any]) -> None:
-        self.redis.set(f"wavecd:sync-request:{app}", _json({**request, "requestedAt": time.time()}), ex=3600)
+        self.redis.set(keys.sync_request(app), _json({**request, "requestedAt": time.time()}), ex=3600)
 
     def take_sync_request(self, app: str) -> dict[str, Any] | None:
-        raw = self.redis.getdel(f"wavecd:sync-request:{app}")
+        raw = self.redis.getdel(keys.sync_request(app))
         return json.loads(raw) if raw else None
 
     def peek_sync_request(self, app: str) -> dict[str, Any] | None:
-        raw = self.redis.get(f"wavecd:sync-request:{app}")
+        raw = self.redis.get(keys.sync_request(app))
         return json.loads(raw) if raw else None
 
     def request_terminate(self, app: str) -> None:
@@ -224,8 +219,8 @@ class AppStore:
         Only the phase of a Running operation changes (atomically, in Lua); the chain, which owns the
         operation, ends it as Failed "Operation terminated" when it next looks.
         """
-        self.redis.set(f"wavecd:terminate:{app}", "1", ex=3600)
-        key = state_key(app)
+        self.redis.set(keys.terminate(app), "1", ex=3600)
+        key = keys.state(app)
 
         def mark(pipe: redis.client.Pipeline) -> None:
             op = Operation.load(_loads(pipe.hget(key, "operation")))
@@ -238,18 +233,18 @@ class AppStore:
         self.redis.transaction(mark, key)
 
     def terminate_requested(self, app: str) -> bool:
-        return bool(self.redis.exists(f"wavecd:terminate:{app}"))
+        return bool(self.redis.exists(keys.terminate(app)))
 
     def clear_terminate(self, app: str) -> None:
-        self.redis.delete(f"wavecd:terminate:{app}")
+        self.redis.delete(keys.terminate(app))
 
     def request_hard_refresh(self, app: str) -> None:
-        self.redis.set(f"wavecd:hard-refresh:{app}", "1", ex=3600)
+        self.redis.set(keys.hard_refresh(app), "1", ex=3600)
 
     def take_hard_refresh(self, app: str) -> bool:
-        return self.redis.getdel(f"wavecd:hard-refresh:{app}") is not None
+        return self.redis.getdel(keys.hard_refresh(app)) is not None
 
     # -- what the last fetch resolved for each app ---------------------------------------------------
     def source(self, app: str) -> dict[str, Any] | None:
-        raw = self.redis.get(f"wavecd:source:{app}")
+        raw = self.redis.get(keys.source(app))
         return json.loads(raw) if raw else None

@@ -55,7 +55,7 @@ from shared.core.settings import get_settings
 from shared.operation.model import ACTIVE_PHASES
 from shared.state import keys
 from shared.state.app_lock import AppLocks
-from shared.state.app_store import AppStore, state_key
+from shared.state.app_store import AppStore
 from shared.telemetry import log_context
 
 log = logging.getLogger(__name__)
@@ -426,7 +426,7 @@ def _app_info(store: AppStore, client: redis.Redis, default_namespace: str, batc
         chunk = names[start:start + batch]
         pipe = client.pipeline(transaction=False)
         for name in chunk:
-            pipe.hmget(state_key(name), ["status", "operation"])
+            pipe.hmget(keys.state(name), ["status", "operation"])
         for name, (raw_status, raw_operation) in zip(chunk, pipe.execute(), strict=True):
             status = json.loads(raw_status) if raw_status else {}
             labels = AppLabels.of(apps[name], default_namespace)
