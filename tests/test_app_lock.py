@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from shared.operation.model import Operation
 from shared.state.app_lock import AppLocks, LockToken, lease_scope
 from shared.state.app_store import AppStore, StaleWriterError
 from shared.state.coalesce import Coalescer, queued_key
@@ -71,17 +72,20 @@ def test_status_writes_are_fenced(locks, store):
     assert store.status("web") == {"sync": {"status": "OutOfSync"}}
 
 
+def _operation(op_id: str = "op1", seq: int = 0, **extra: object) -> Operation:
+    return Operation.model_validate({"id": op_id, "phase": "Running", "progress": {"seq": seq}, **extra})
+
+
 def test_operation_transition_is_a_compare_and_set(locks, store):
     token = locks.acquire("web")
     assert token is not None
-    op = {"id": "op1", "progress": {"seq": 0}}
-    store.write(token, "operation", op)
-    moved = {"id": "op1", "progress": {"seq": 1}}
+    store.write_operation(token, _operation(seq=0))
+    moved = _operation(seq=1)
     assert store.transition(token, moved, expected_seq=0)
     # A second delivery of the same task (still expecting seq 0) does not move the chain again.
-    assert not store.transition(token, {"id": "op1", "progress": {"seq": 1, "dup": True}}, expected_seq=0)
-    assert store.operation("web") == moved
-    assert not store.transition(token, {"id": "other", "progress": {"seq": 2}}, expected_seq=1)
+    assert not store.transition(token, _operation(seq=1, message="dup"), expected_seq=0)
+    assert store.current_operation("web") == moved
+    assert not store.transition(token, _operation("other", seq=2), expected_seq=1)
 
 
 def test_coalescing_keeps_one_queued_and_never_loses_a_request(redis_client):
@@ -111,16 +115,16 @@ def test_an_urgent_refresh_is_never_coalesced_behind_a_routine_one(redis_client)
 def test_terminate_marks_a_running_operation_terminating_and_nothing_else(locks, store):
     token = locks.acquire("web")
     assert token is not None
-    op = {"id": "op1", "phase": "Running", "progress": {"seq": 3, "steps": [], "hookNames": {}},
-          "syncResult": {"resources": [{"name": "h", "hookPhase": "Running"}]}}
-    store.write(token, "operation", op)
+    op = _operation(seq=3, syncResult={"resources": [{"kind": "Job", "name": "h", "status": "Synced",
+                                                      "hookPhase": "Running"}]})
+    store.write_operation(token, op)
     store.request_terminate("web")
     assert store.terminate_requested("web")
     after = store.operation("web")
     assert after["phase"] == "Terminating"
-    assert after["syncResult"]["resources"][0]["hookPhase"] == "Running"
-    assert after["progress"] == {"seq": 3, "steps": [], "hookNames": {}}  # empty list stays a list
-    store.write(token, "operation", {**op, "phase": "Failed"})
+    assert after["syncResult"]["resources"][0]["hookPhase"] == "Running"  # only the operation's own phase
+    assert after["progress"] == op.dump()["progress"]
+    store.write_operation(token, op.model_copy(update={"phase": "Failed"}))
     store.request_terminate("web")
     assert store.operation("web")["phase"] == "Failed"  # a finished operation is left alone
 
@@ -128,12 +132,14 @@ def test_terminate_marks_a_running_operation_terminating_and_nothing_else(locks,
 def test_a_step_moving_on_keeps_a_terminate_that_came_in_meanwhile(locks, store):
     token = locks.acquire("web")
     assert token is not None
-    op = {"id": "op1", "phase": "Running", "progress": {"seq": 3, "steps": []},
-          "syncResult": {"resources": [{"name": "h", "hookPhase": "Running"}]}}
-    store.write(token, "operation", op)
-    read_by_the_chain = store.operation("web")
+    op = _operation(seq=3, syncResult={"resources": [{"kind": "Job", "name": "h", "status": "Synced",
+                                                      "hookPhase": "Running"}]})
+    store.write_operation(token, op)
+    read_by_the_chain = store.current_operation("web")
+    assert read_by_the_chain is not None
     store.request_terminate("web")  # between the chain's read and its compare-and-set
-    moved = {**read_by_the_chain, "progress": {"seq": 4, "steps": []}}
+    moved = read_by_the_chain.model_copy(deep=True)
+    moved.progress.seq = 4
     assert store.transition(token, moved, expected_seq=3)
     after = store.operation("web")
     assert after["phase"] == "Terminating" and after["progress"]["seq"] == 4

@@ -193,11 +193,11 @@ class ResourceResult(_Model):
     """Argo CD's ResourceResult: one object's outcome in `syncResult.resources`."""
 
     group: str = ""
-    kind: str
+    kind: str = ""
     namespace: str = ""
-    name: str
+    name: str = ""
     version: str | None = None
-    status: str
+    status: str = ""
     message: str = ""
     sync_phase: str = ""
     hook_type: str | None = None
