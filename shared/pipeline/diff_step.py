@@ -39,7 +39,7 @@ from shared.diff.pairing import Pairing, pair_objects
 from shared.health import HealthStatus, HealthStatusCode, aggregate, assess, is_health_ignored
 from shared.operation import machine
 from shared.operation.machine import Chain
-from shared.operation.model import FINAL_PHASES, RUNNING, now_iso, public_view
+from shared.operation.model import ACTIVE_PHASES, FINAL_PHASES, now_iso, public_view
 from shared.pipeline import project_gate
 from shared.pipeline.app_index import spec_hash
 from shared.pipeline.desired_state import DesiredState, load_desired, resolve_commit
@@ -289,7 +289,7 @@ def load_app(run: DiffRun) -> DiffOutcome | None:
 def resume_running(run: DiffRun) -> DiffOutcome | None:
     """An operation left Running by a chain whose lock expired: resume it where it stopped."""
     op = run.svc.store.operation(run.name)
-    if op is None or op.get("phase") not in (RUNNING, "Terminating"):
+    if op is None or op.get("phase") not in ACTIVE_PHASES:
         return None
     run.publish = False
     return _resume(run.svc, run.token, op)

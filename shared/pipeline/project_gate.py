@@ -26,7 +26,7 @@ from shared.core.errors import TransientError, WaveCDError
 from shared.core.models import Application
 from shared.core.repo_url import redact_url
 from shared.core.resources import ResourceKey
-from shared.operation.model import RUNNING, TERMINATING
+from shared.operation.model import ACTIVE_PHASES
 from shared.pipeline import project_catalog as catalog
 from shared.pipeline.project_declarative import namespaced_mode, project_clusters, read_project, refresh_declarative
 from shared.pipeline.project_orphans import WARNING_CONDITION as ORPHAN_WARNING
@@ -83,7 +83,7 @@ def admit(svc: Services, app: Application) -> Admitted:
     ensure_repo_scope(svc, app)
     destination = resolve_destination(svc.clusters, app)
     operation = svc.store.operation(app.name) or {}
-    if operation.get("phase") in (RUNNING, TERMINATING):
+    if operation.get("phase") in ACTIVE_PHASES:
         return Admitted(default_project(svc.settings.app_namespace), destination, resuming=True)
     project = read_project(svc, app.spec.project)
     problems = app_violations(project, app, destination, svc.settings.app_namespace,
