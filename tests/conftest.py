@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
-_PLUGINS = ["tests.fixtures.redis", "tests.fixtures.git", "tests.fixtures.kube", "tests.fixtures.celery",
-            "tests.fixtures.faults"]
-
-# A plugin module exists once its part is built; listing only those keeps the suite runnable meanwhile.
-pytest_plugins = [name for name in _PLUGINS if importlib.util.find_spec(name) is not None]
+# Every plugin is required: a missing fixture module is an error, not a quietly smaller suite.
+pytest_plugins = ["tests.fixtures.redis", "tests.fixtures.git", "tests.fixtures.kube", "tests.fixtures.celery",
+                  "tests.fixtures.faults"]

@@ -10,11 +10,12 @@ value is named the way cobra names it (`--revision string`, `--resource stringAr
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import typer
 from typer.core import TyperArgument, TyperGroup
+
+from scheduler.cli import admin, app_cmds, check, cluster_cmds, proj_cmds, repo_cmds, run
 
 # How cobra (argocd's CLI library) names an option's value, by the Python type typer shows.
 _VALUE_NAMES = {"str": "string", "int": "int", "float": "float", "Path": "path", "list[str]": "stringArray",
@@ -60,30 +61,19 @@ cli = typer.Typer(name="wavecd", help="GitOps continuous delivery for Kubernetes
                   no_args_is_help=True, add_completion=False, cls=_WaveCDGroup, rich_markup_mode=None)
 
 _SUBCOMMANDS = {
-    "app": ("scheduler.cli.app_cmds", "Manage applications through the API server."),
-    "admin": ("scheduler.cli.admin", "Offline checks: health rules, sync plans, diffs, webhook matching."),
-    "check": ("scheduler.cli.check", "Health probes for processes without a port (beat)."),
-    "proj": ("scheduler.cli.proj_cmds", "Manage projects (AppProjects) through the API server."),
-    "cluster": ("scheduler.cli.cluster_cmds", "List the clusters applications deploy to."),
-    "repo": ("scheduler.cli.repo_cmds", "List repositories and credential templates (never their secrets)."),
+    "app": (app_cmds.cli, "Manage applications through the API server."),
+    "admin": (admin.cli, "Offline checks: health rules, sync plans, diffs, webhook matching."),
+    "check": (check.cli, "Health probes for processes without a port (beat)."),
+    "proj": (proj_cmds.cli, "Manage projects (AppProjects) through the API server."),
+    "cluster": (cluster_cmds.cli, "List the clusters applications deploy to."),
+    "repo": (repo_cmds.cli, "List repositories and credential templates (never their secrets)."),
 }
 
 
 def _register() -> None:
-    for name, (module_name, help_text) in _SUBCOMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        cli.add_typer(module.cli, name=name, help=help_text)
-    try:
-        run = importlib.import_module("scheduler.cli.run")
-    except ModuleNotFoundError as exc:
-        if exc.name != "scheduler.cli.run":
-            raise
-        return
+    """Every subcommand group, imported plainly: a missing module is a bug to see, not a command to skip."""
+    for name, (group, help_text) in _SUBCOMMANDS.items():
+        cli.add_typer(group, name=name, help=help_text)
     run.register(cli)
 
 
