@@ -77,8 +77,7 @@ def install_hooks(**_: Any) -> None:  # noqa: ANN401 - Celery's signal arguments
     from shared.source import git_source
 
     cluster.on_request = _kube_request
-    if hasattr(git_source, "on_request"):  # the git hook: see the report on shared/source/git_source.py
-        git_source.on_request = _git_request
+    git_source.on_request = _git_request
 
 
 @task_prerun.connect
