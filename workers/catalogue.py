@@ -59,6 +59,13 @@ def _short(value: object) -> str:
     return repr(value)
 
 
+def few(names: list[str]) -> list[str]:
+    """A list of names as a task's result shows it: the first few, then how many more."""
+    if len(names) <= SHOWN_ITEMS:
+        return list(names)
+    return [*names[:SHOWN_ITEMS], f"... +{len(names) - SHOWN_ITEMS}"]
+
+
 class Tick(TaskCall):
     """Beat's heartbeat: mirror Applications, fetch the due repositories, repair what crashes left."""
 

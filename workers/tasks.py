@@ -145,7 +145,8 @@ def fetch(self: WaveTask, *, repo: str, due: list[str] | None = None,
     with app.producer_or_acquire() as producer:
         for name in sorted(set(routine) - set(changed)):
             request_refresh(name, routine=True, producer=producer)
-    return {"changed": sorted(set(changed)), "routine": len(set(routine)), "unchanged": unchanged}
+    # A short result (Flower shows it): a push to a monorepo may change hundreds of apps.
+    return {"changed": catalogue.few(sorted(set(changed))), "routine": len(set(routine)), "unchanged": unchanged}
 
 
 @app.task(base=WaveTask, name="wavecd.diff", bind=True)

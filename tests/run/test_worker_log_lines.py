@@ -98,3 +98,10 @@ def test_a_real_worker_names_the_app_on_celerys_lines(redis_url: str, celery_wor
                                                               r"raised)", line)]
     assert len(lines) == 2, lines
     assert all("[wavecd.diff app=no-such-app " in line for line in lines), lines
+
+
+def test_a_result_naming_many_apps_names_a_few():
+    from workers.catalogue import few
+
+    assert few(["a", "b"]) == ["a", "b"]
+    assert few([f"app-{n}" for n in range(300)]) == ["app-0", "app-1", "app-2", "app-3", "app-4", "... +295"]
