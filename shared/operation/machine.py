@@ -83,7 +83,6 @@ class Transition:
     summary: str
     final: bool = False           # the operation ended: publish status, release the lock
     run_sync_fail: bool = False   # SyncFail hooks start before the failure is stored
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------------
