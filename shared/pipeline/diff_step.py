@@ -44,8 +44,9 @@ from shared.pipeline import project_gate
 from shared.pipeline.app_index import spec_hash
 from shared.pipeline.desired_state import DesiredState, load_desired, resolve_commit
 from shared.pipeline.diff_result import Comparison, DiffOutcome
-from shared.pipeline.reconcile import _resume, _start_operation, diff_key
+from shared.pipeline.reconcile import _resume, _start_operation
 from shared.pipeline.revision_metadata import record_revision
+from shared.state import keys
 from shared.state.app_lock import LockToken
 from shared.sync.plan import sync_wave
 from shared.telemetry import log_context
@@ -67,11 +68,6 @@ _SUMMARY = {INVALID_SPEC: "invalid spec", COMPARISON_ERROR: "comparison failed",
 TRANSIENT_ATTEMPTS = 5
 TRANSIENT_BACKOFF = {"base": 2.0, "factor": 2.0, "cap": 60.0}
 WAIT_DEFAULT = 5.0  # a WaitingError that does not say how long
-
-
-def retry_key(app: str) -> str:
-    """Consecutive transient failures of the app's diff (reset by a diff that gets through)."""
-    return f"wavecd:diffretry:{app}"
 
 
 def inventory_of(status: dict[str, Any]) -> list[dict[str, str]]:
@@ -203,7 +199,7 @@ def publish_status(svc: Services, token: LockToken, status: dict[str, Any]) -> N
     """Store status in Redis (fenced) and mirror it onto the Application when it materially changed."""
     svc.store.write(token, "status", status)
     digest = status_digest(status)
-    key = f"wavecd:published:{token.app}"
+    key = keys.published(token.app)
     if svc.redis.get(key) == digest.encode():
         return
     settings = svc.settings
@@ -351,7 +347,7 @@ def record_status(run: DiffRun) -> DiffOutcome | None:
     status["resources"] = comparison.resources
     status["sourceType"] = "Kustomize" if comparison.desired.renderer == "kustomize" else "Directory"
     status["conditions"] = [_condition(c["type"], c["message"]) for c in comparison.conditions]
-    svc.redis.set(diff_key(run.name), json.dumps(comparison.diffs), ex=86400)
+    svc.redis.set(keys.diff(run.name), json.dumps(comparison.diffs), ex=86400)
     if comparison.health.status == HealthStatusCode.PROGRESSING:
         # A roll-out under way is compared again soon even if no watch event arrives. A Missing app is
         # not: nothing changes until it is synced, and a sync's own chain and the watch follow it.
@@ -407,7 +403,7 @@ SUB_STEPS: tuple[SubStep, ...] = (
 
 def on_error(run: DiffRun, step: SubStep, exc: WaveCDError, rng: random.Random | None = None) -> DiffOutcome:
     """Record what `decide` says about `exc` on the status, and say when the diff runs again."""
-    key = retry_key(run.name)
+    key = keys.diff_retry(run.name)
     attempt = int(run.svc.redis.get(key) or 0)
     decision = decide(exc, step.condition, attempt, rng)
     log.info("app %s: %s: %s (%s, %s)", run.name, step.name, exc, exc.kind, decision.action)
@@ -445,7 +441,7 @@ def diff(svc: Services, token: LockToken, steps: tuple[SubStep, ...] = SUB_STEPS
     if outcome is None:
         outcome = DiffOutcome("nothing to do")
     if not failed:
-        svc.redis.delete(retry_key(run.name))  # got through: the next transient failure starts again at 0
+        svc.redis.delete(keys.diff_retry(run.name))  # got through: the next transient failure starts again at 0
     if run.publish:
         publish_status(svc, token, run.status)
     if run.started:
@@ -473,7 +469,7 @@ def _decide_sync(svc: Services, app: Application, comparison: Comparison, reques
         return request, False
     if not app.spec.automated or comparison.sync_status != OUT_OF_SYNC:
         if comparison.sync_status == SYNCED:
-            svc.redis.delete(f"wavecd:selfheal:{app.name}")
+            svc.redis.delete(keys.selfheal(app.name))
         return None
     auto = app.spec.sync_policy.automated
     assert auto is not None
@@ -488,7 +484,7 @@ def _decide_sync(svc: Services, app: Application, comparison: Comparison, reques
         if not auto.self_heal:
             return None
         # Self-heal: the same revision drifted. Back off 2 s, x3, capped at 300 s (settings).
-        key = f"wavecd:selfheal:{app.name}"
+        key = keys.selfheal(app.name)
         state = json.loads(svc.redis.get(key) or b'{"attempts":0,"next":0}')
         if time.time() < state["next"]:
             # Backing off: compare again when the back-off ends, not at the next reconcile period.

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from shared.core.errors import WaveCDError
-from shared.core.repo_url import normalize_repo_url, redact_url
+from shared.core.repo_url import redact_url
 from shared.pipeline.app_index import IndexedApp, apps_for_repo
 from shared.pipeline.project_declarative import refresh_declarative
 from shared.source.manifests import DirectoryOptions
 from shared.source.render import path_tree_ids, source_fingerprint
+from shared.state import keys
 
 if TYPE_CHECKING:
     from shared.pipeline.services import Services
@@ -41,21 +42,13 @@ class FetchOutcome:
     error: str | None = None
 
 
-def fetch_lock_key(repo_url: str) -> str:
-    return f"wavecd:fetchlock:{normalize_repo_url(repo_url)}"
-
-
-def fetch_pending_key(repo_url: str) -> str:
-    return f"wavecd:fetchpending:{normalize_repo_url(repo_url)}"
-
-
 def claim_fetch(svc: Services, repo_url: str, due: list[str]) -> bool:
     """Deduplicate fetches of one repo: False (and the due apps remembered) when one is running."""
-    if svc.redis.set(fetch_lock_key(repo_url), "1", nx=True, ex=max(30, int(svc.settings.git_timeout * 2))):
+    if svc.redis.set(keys.fetch_lock(repo_url), "1", nx=True, ex=max(30, int(svc.settings.git_timeout * 2))):
         return True
     pipe = svc.redis.pipeline()
-    pipe.sadd(fetch_pending_key(repo_url), "\x00" + (",".join(due)))
-    pipe.expire(fetch_pending_key(repo_url), 600)
+    pipe.sadd(keys.fetch_pending(repo_url), "\x00" + (",".join(due)))
+    pipe.expire(keys.fetch_pending(repo_url), 600)
     pipe.execute()
     return False
 
@@ -63,9 +56,9 @@ def claim_fetch(svc: Services, repo_url: str, due: list[str]) -> bool:
 def release_fetch(svc: Services, repo_url: str) -> list[str] | None:
     """Release the repo's fetch lock; the due apps of fetches that arrived meanwhile, or None."""
     pipe = svc.redis.pipeline()
-    pipe.smembers(fetch_pending_key(repo_url))
-    pipe.delete(fetch_pending_key(repo_url))
-    pipe.delete(fetch_lock_key(repo_url))
+    pipe.smembers(keys.fetch_pending(repo_url))
+    pipe.delete(keys.fetch_pending(repo_url))
+    pipe.delete(keys.fetch_lock(repo_url))
     members, _, _ = pipe.execute()
     if not members:
         return None

@@ -39,10 +39,10 @@ from shared.pipeline.diff_step import (
     SubStep,
     decide,
     diff,
-    retry_key,
 )
 from shared.pipeline.project_gate import ClusterUnreachable
 from shared.pipeline.services import Services
+from shared.state import keys
 from shared.state.app_lock import LockToken
 
 APP = "shop"
@@ -198,13 +198,13 @@ def test_transient_errors_requeue_with_backoff_until_the_bound(svc: Services, to
         outcome = diff(svc, token, steps)
         assert outcome.requeue_in is not None, f"attempt {attempt} is retried"
         delays.append(outcome.requeue_in)
-        assert int(svc.redis.get(retry_key(APP))) == attempt + 1
+        assert int(svc.redis.get(keys.diff_retry(APP))) == attempt + 1
         assert svc.store.status(APP)["conditions"][0]["type"] == COMPARISON_ERROR  # the user sees why
     assert delays[-1] > delays[0]
     spent = diff(svc, token, steps)
     assert spent.requeue_in is None, "bounded: then the reconcile period takes over"
     diff(svc, token, _steps((COMPARISON_ERROR, None)))
-    assert svc.redis.get(retry_key(APP)) is None, "a diff that gets through starts the count again"
+    assert svc.redis.get(keys.diff_retry(APP)) is None, "a diff that gets through starts the count again"
 
 
 def test_waiting_requeues_and_leaves_the_status_alone(svc: Services, token: LockToken) -> None:
@@ -212,7 +212,7 @@ def test_waiting_requeues_and_leaves_the_status_alone(svc: Services, token: Lock
     outcome = diff(svc, token, _steps((COMPARISON_ERROR, WaitingError("namespace terminating", after=3))))
     assert outcome == DiffOutcome("waiting: namespace terminating", None, 3)
     assert svc.store.status(APP) == {} and len(svc.clusters.patches) == before
-    assert svc.redis.get(retry_key(APP)) is None
+    assert svc.redis.get(keys.diff_retry(APP)) is None
 
 
 def test_an_unexpected_exception_is_not_swallowed(svc: Services, token: LockToken) -> None:
