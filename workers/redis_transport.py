@@ -141,13 +141,21 @@ class QoS(kombu_redis.QoS):
     def restore_unacked(self, client: Any = None) -> None:  # noqa: ANN401 - kombu's signature
         if client is None and self.channel.connection.client is None:
             # The transport was collected after a lost connection: Redis is unreachable now.
-            with _orphans_lock:
-                _orphans.update(self._delivered)
-            log.warning("broker connection lost: %d unacknowledged message(s) will be restored on "
-                        "reconnect", len(self._delivered))
-            self._delivered.clear()
+            self._orphan_delivered()
             return
-        super().restore_unacked(client)
+        try:
+            super().restore_unacked(client)
+        except self.channel.connection_errors:
+            # Closed before the collect (Redis refused the restore): kombu would mark them restored and
+            # forget them. restore_by_tag is idempotent, so all of them are tried again on reconnect.
+            self._orphan_delivered()
+
+    def _orphan_delivered(self) -> None:
+        with _orphans_lock:
+            _orphans.update(self._delivered)
+        log.warning("broker connection lost: %d unacknowledged message(s) will be restored on reconnect",
+                    len(self._delivered))
+        self._delivered.clear()
 
 
 class Channel(kombu_redis.Channel):
