@@ -235,7 +235,7 @@ _INTERNAL_STATUS = ("inventory",)
 def app_view(svc: Services, name: str, doc: dict[str, Any]) -> dict[str, Any]:
     """An Application with its status as Argo CD shows it; the live operation replaces the mirrored one."""
     status = {k: v for k, v in svc.store.status(name).items() if k not in _INTERNAL_STATUS}
-    op = public_view(svc.store.current_operation(name))
+    op = public_view(svc.store.operation(name))  # the stored JSON: a damaged document is still shown
     if op is not None:
         status["operationState"] = op
     pending = Pending(sync=svc.store.peek_sync_request(name) is not None, refresh=svc.coalescer.is_queued(name))

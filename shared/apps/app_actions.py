@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.core.models import Application
-from shared.operation.model import SyncRequest
+from shared.operation.model import ACTIVE_PHASES, SyncRequest
 from shared.state.app_lock import AppLocks
 from shared.state.app_store import AppStore
 
@@ -53,8 +53,8 @@ class AppActions:
         return Application.model_validate(doc)
 
     def _operation_running(self, name: str) -> bool:
-        op = self.store.current_operation(name)
-        return op is not None and op.active
+        op = self.store.operation(name)  # the phase only: a damaged document must not block a refusal
+        return op is not None and op.get("phase") in ACTIVE_PHASES
 
     def sync(self, name: str, *, prune: bool = False, dry_run: bool = False, revision: str | None = None,
              resources: list[dict[str, str]] | None = None, sync_options: list[str] | None = None,

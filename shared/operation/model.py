@@ -331,10 +331,12 @@ def _view(doc: dict[str, Any]) -> dict[str, Any]:
     """The stored JSON without `progress`, plus `currentStep` while the operation runs. On the JSON (not the
     model) so a partial document (a test's seed, one restored from the cluster) is shown as it is."""
     view = {k: v for k, v in doc.items() if k != "progress"}
-    progress = doc.get("progress") or {}
-    steps = progress.get("steps") or []
-    if steps and doc.get("phase") in ACTIVE_PHASES:
-        index = min(int(progress.get("step", 0)), len(steps) - 1)
-        view["currentStep"] = {"index": index, "total": len(steps), "phase": steps[index]["phase"],
-                               "wave": steps[index]["wave"], "stage": progress.get("stage")}
+    progress = doc.get("progress") if isinstance(doc.get("progress"), dict) else {}
+    steps = progress.get("steps") if isinstance(progress.get("steps"), list) else []
+    at = progress.get("step", 0)
+    if steps and doc.get("phase") in ACTIVE_PHASES and isinstance(at, int):
+        index = max(0, min(at, len(steps) - 1))
+        step = steps[index] if isinstance(steps[index], dict) else {}
+        view["currentStep"] = {"index": index, "total": len(steps), "phase": step.get("phase"),
+                               "wave": step.get("wave"), "stage": progress.get("stage")}
     return view

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 import redis
+from pydantic import ValidationError
 
 from shared.operation.model import Operation, Phase
 from shared.state import keys
@@ -223,7 +224,10 @@ class AppStore:
         key = keys.state(app)
 
         def mark(pipe: redis.client.Pipeline) -> None:
-            op = Operation.load(_loads(pipe.hget(key, "operation")))
+            try:
+                op = Operation.load(_loads(pipe.hget(key, "operation")))
+            except ValidationError:  # a damaged document: the flag alone ends the chain at its next step
+                return
             if op is None or op.phase != Phase.RUNNING:
                 return
             op.phase = Phase.TERMINATING
