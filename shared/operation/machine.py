@@ -185,6 +185,21 @@ def retry_from_start(op: Operation, chain: Chain, message: str, *, now: float,
     return moved
 
 
+def unreadable(doc: dict[str, Any], reason: str, *, now: float) -> dict[str, Any]:
+    """A stored operation the model cannot read (damaged by hand or by a bug) ends as Argo CD's phase Error,
+    its document otherwise kept as it was: no chain can safely go on from a record it cannot read."""
+    return {**doc, "phase": Phase.ERROR.value, "message": f"the operation's record could not be read: {reason}",
+            "finishedAt": now_iso(now)}
+
+
+def unreadable_reason(exc: Exception) -> str:
+    """A short reason from a pydantic ValidationError (field paths and messages, never values)."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors()[:3])
+
+
 def terminate(op: Operation, chain: Chain, *, now: float) -> Transition:
     """A terminate asked for: the operation ends Failed "Operation terminated", with no retry and no
     SyncFail hooks (the shell deletes the hooks still running, `running_hooks`)."""

@@ -11,6 +11,8 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from shared.core.models import Application
 from shared.core.resources import ResourceKey
 from shared.operation import machine
@@ -40,8 +42,13 @@ def diff_key(app: str) -> str:
 
 def _resume(svc: Services, token: LockToken, doc: dict[str, Any]) -> DiffOutcome:
     """An operation left Running by a chain whose lock expired: the new token claims it (a fenced write)
-    and the chain goes on at the stage and step it recorded."""
-    op = Operation.model_validate(doc)
+    and the chain goes on at the stage and step it recorded. A record that cannot be read ends as Error."""
+    try:
+        op = Operation.model_validate(doc)
+    except ValidationError as exc:
+        svc.store.write(token, "operation", machine.unreadable(doc, machine.unreadable_reason(exc), now=time.time()))
+        svc.store.clear_running(token.app)
+        return DiffOutcome("the running operation's record could not be read: ended as Error")
     svc.store.write_operation(token, op)
     return DiffOutcome(f"resumed operation {op.id} at step {op.progress.step}",
                        machine.resume(op, Chain(token.app, token.encode())))

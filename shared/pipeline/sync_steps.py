@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from pydantic import ValidationError
+
 from shared.cluster.kube_errors import KubeInvalid
 from shared.core.errors import WaitingError, WaveCDError
 from shared.core.models import Application, RetryStrategy, parse_duration
@@ -134,7 +136,15 @@ def _run(svc: Services, token: LockToken, op_id: str, step: int, seq: int, stage
     errors."""
     if not svc.locks.renew(token):
         return StepOutcome("lock lost: another operation or a recovery owns the app now; stopping")
-    op = svc.store.current_operation(token.app)
+    try:
+        op = svc.store.current_operation(token.app)
+    except ValidationError as exc:  # a damaged record: no step can go on from it
+        svc.store.write(token, "operation", machine.unreadable(svc.store.operation(token.app) or {},
+                                                               machine.unreadable_reason(exc), now=clock()))
+        svc.store.clear_running(token.app)
+        svc.coalescer.mark_pending(token.app)
+        svc.locks.release(token)
+        return StepOutcome("the operation's record could not be read: ended as Error", finished=True)
     stop = machine.check_entry(op, op_id, seq)
     if stop is not None:
         return StepOutcome(stop)
