@@ -476,7 +476,11 @@ def _decide_sync(svc: Services, app: Application, comparison: Comparison, reques
     commit = comparison.desired.commit
     last = status.get("operationState") or {}
     last_revision = (last.get("syncResult") or {}).get("revision")
-    if last_revision == commit and last.get("phase") in FINAL_PHASES:
+    # A terminate that ended an operation before it touched anything (stuck by a fault, issue #17) tried
+    # nothing of the commit: it does not count as a failed attempt, as a failure to apply it would.
+    never_ran = (last.get("message") == machine.TERMINATED_MESSAGE
+                 and not (last.get("syncResult") or {}).get("resources"))
+    if last_revision == commit and last.get("phase") in FINAL_PHASES and not never_ran:
         if last.get("phase") != "Succeeded":
             status["conditions"].append(_condition(
                 SYNC_ERROR, f"automated sync of {commit[:12]} already failed; waiting for a new commit"))

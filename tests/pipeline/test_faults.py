@@ -83,3 +83,24 @@ def test_a_lost_chain_is_repaired_past_a_stale_queued_mark(fh: Harness, fault_re
     op = fh.wait_operation("lostchain", "Succeeded", timeout=90)   # the queued mark alone would hold 600 s
     assert op["id"] == op_id, "the operation was resumed from its recorded progress, not replaced"
     _one_operation(fh, "lostchain")
+
+
+def test_a_terminated_operation_that_applied_nothing_does_not_block_automated_sync(harness: Harness, git_factory,
+                                                                                  celery_workers) -> None:
+    """Issue #17: an operation stuck by a fault and then terminated had applied nothing of its commit, yet
+    automated sync refused that commit as "already failed" until a new commit came."""
+    repo = git_factory.create("interrupted", {"app/a.yaml": manifests(cm("config", n="0"))})
+    celery_workers.start(1, concurrency=1, env=harness.worker_env())
+    harness.application("interrupted", repo.url, "app")
+    harness.wait_synced("interrupted", revision=repo.head())
+    head = repo.commit({"app/a.yaml": manifests(cm("config", n="1"))})
+    # What the terminated operation left: Failed "Operation terminated" at `head`, with no resource touched.
+    status = harness.status("interrupted")
+    status["operationState"] = {"phase": "Failed", "message": "Operation terminated",
+                                "operation": {"initiatedBy": {"automated": True}, "sync": {"revision": head}},
+                                "syncResult": {"revision": head, "resources": []},
+                                "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:05Z"}
+    harness.store.write_unfenced("interrupted", "status", status)
+    harness.fetch(repo.url, urgent=["interrupted"])
+    harness.wait_synced("interrupted", revision=head, timeout=90)
+    assert harness.core.read_namespaced_config_map("config", harness.dest_namespace).data == {"n": "1"}
