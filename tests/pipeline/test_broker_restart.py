@@ -104,3 +104,30 @@ def test_messages_held_by_a_killed_worker_go_to_a_live_one(fault_redis: Restarta
         client.close()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(doomed.pid, signal.SIGKILL)  # its orphaned pool children
+
+
+def test_a_channel_closed_while_redis_is_down_requeues_its_messages_on_reconnect(
+        fault_redis: RestartableRedis) -> None:
+    """The transport itself, without Celery: the restore that fails while Redis is down is retried by the next
+    channel, whichever of Celery's two close paths met the outage (workers.redis_transport)."""
+    from kombu import Connection
+
+    from workers.redis_transport import orphaned_tags
+
+    with Connection(fault_redis.url) as conn:
+        assert type(conn.transport).__module__ == "workers.redis_transport"
+        queue = conn.SimpleQueue("fault-probe")
+        queue.put({"n": 1})
+        message = queue.get(timeout=5)           # delivered, not acknowledged: held in kombu's unacked hash
+        assert message.payload == {"n": 1}
+        fault_redis.stop(signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            queue.channel.close()                 # kombu tries to restore now, and Redis refuses
+        assert message.delivery_tag in orphaned_tags()
+        fault_redis.start()
+    with Connection(fault_redis.url) as conn:
+        queue = conn.SimpleQueue("fault-probe")  # a new channel restores what the old one held
+        again = queue.get(timeout=5)
+        assert again.payload == {"n": 1}
+        again.ack()
+        assert message.delivery_tag not in orphaned_tags()
