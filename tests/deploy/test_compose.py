@@ -91,6 +91,9 @@ def test_flower_has_basic_auth_persistence_and_prefix(services):
     assert "basic_auth" not in script, "credentials stay off the command line"
     assert "flower-data:/data" in flower["volumes"]
     assert "/flower/healthcheck" in " ".join(flower["healthcheck"]["test"])
+    # Started after the workers answer, so its first inspection of them does not fail.
+    assert flower["depends_on"] == {"redis": {"condition": "service_healthy"},
+                                    "worker": {"condition": "service_healthy"}}
 
 
 @pytest.mark.parametrize("name", ["redis", "worker", "beat", "api", "flower"])
