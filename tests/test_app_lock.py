@@ -176,12 +176,16 @@ def test_a_lease_lives_while_its_task_runs_and_lapses_after(locks, redis_client)
         time.sleep(0.05)
 
 
-def test_a_lease_stretched_over_a_countdown_is_never_shortened(locks, redis_client):
+def test_a_lease_handed_over_covers_the_wait_and_the_next_task_takes_it_back(locks, redis_client):
     token = locks.acquire("web")
     assert token is not None
-    assert locks.renew(token, cover=30)
-    assert redis_client.pttl("wavecd:lock:web") > 29_000
-    assert locks.renew(token)                   # an ordinary renewal keeps the longer lease
-    assert redis_client.pttl("wavecd:lock:web") > 29_000
+    with lease_scope():
+        assert locks.renew(token)
+        assert locks.hand_over(token, 30)        # the next step waits out its countdown and its queue
+        assert redis_client.pttl("wavecd:lock:web") > 29_000
+        time.sleep(3 * locks.ttl)                # keeper rounds: they never shorten a handed-over lease
+        assert redis_client.pttl("wavecd:lock:web") > 27_000
+    assert locks.renew(token)                    # the next task starts: one lease from now
+    assert redis_client.pttl("wavecd:lock:web") <= locks.ttl * 1000
     other = LockToken("web", "someone-else", token.fence)
-    assert not locks.renew(other, cover=30)
+    assert not locks.hand_over(other, 30)

@@ -64,9 +64,10 @@ STEP_TASKS: dict[Task, type[WaveApply] | type[HealthCheck]] = {Task.WAVE_APPLY: 
 def _enqueue(call: StepCall) -> None:
     """Send the operation machine's next call as its catalogue task (the machine names it, typed).
 
-    The lock's lease is stretched over the countdown first, so a step that waits does not lose its app."""
-    if call.countdown:
-        services().locks.renew(LockToken.decode(call.app, call.token), cover=call.countdown)
+    The lock's lease is stretched over the countdown and the queue first, so a step that waits does not
+    lose its app."""
+    svc = services()
+    svc.locks.hand_over(LockToken.decode(call.app, call.token), call.countdown + svc.settings.lock_queue_grace)
     send(STEP_TASKS[call.task](**call.kwargs()), countdown=call.countdown)
 
 

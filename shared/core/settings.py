@@ -38,10 +38,12 @@ class Settings(BaseSettings):
     # events; we re-check on a short due time until the health settles).
     progressing_recheck: float = 5.0
 
-    # Per-app operation lock: a lease renewed while the task holding it runs, stretched over a step's
-    # countdown, so a dead holder's lock lapses this soon (shared.state.app_lock). It must also outlast the
-    # time a step waits in its queue; past that, the tick's repair resumes the operation under a new token.
+    # Per-app operation lock: a lease renewed while the task holding it runs, so the lock of a process that
+    # died lapses this soon and the tick's repair resumes the operation (shared.state.app_lock).
     lock_ttl: float = 20.0
+    # Between two tasks of a chain the lease also covers the next step's countdown plus this long in its
+    # queue: a long queue must not look like a lost chain.
+    lock_queue_grace: float = 40.0
 
     # Sync pacing.
     step_delay: float = 2.0

@@ -8,9 +8,12 @@ lock: a caller that does not get it marks the app pending and returns (see `shar
 
 The TTL is a short lease (issue #17: a 60 s TTL made a killed worker cost 75 s). It stays short
 because it is renewed while its owner lives: a task runs inside `lease_scope()`, and a keeper thread
-renews, every third of the lease, each token that task acquired or renewed, until the task ends. A
-step sent with a countdown is covered too: `renew(token, cover=countdown)` makes the lease outlast
-the wait. A dead owner's lease therefore lapses within one TTL, and the tick's repair takes over.
+renews, every third of the lease, each token that task acquired or renewed, until the task ends. When
+a task sends the chain's next step, `hand_over(token, wait)` stretches the lease over the step's
+countdown plus a grace for its time in the queue (a long queue must not make the repair start a
+second chain); the next task, as it starts, `renew`s it back to one TTL. So a lease lapses within one
+TTL of the death of the process running the chain's task, and the tick's repair takes over; a message
+a dead worker held is put back by workers.redis_transport well within the grace.
 """
 
 from __future__ import annotations
@@ -33,10 +36,10 @@ end
 return 0
 """
 
-# Never shortens: a lease stretched to cover a countdown keeps its length when the keeper renews it.
+# ARGV[3] 'max' never shortens the lease (the keeper; a hand-over); 'set' sets it (a task that starts).
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
+  if ARGV[3] == 'set' or redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
   end
   return 1
@@ -102,14 +105,20 @@ class AppLocks:
         _keeper.hold(self, token)
         return token
 
-    def renew(self, token: LockToken, *, cover: float = 0.0) -> bool:
-        """Extend the lease by one TTL, plus `cover` seconds (a countdown the next step waits out);
+    def renew(self, token: LockToken) -> bool:
+        """A task of the chain holds the lease now: one TTL from now, kept alive while the task runs;
         False when the token no longer owns the lock (it expired or was taken)."""
-        owned = bool(self._renew(keys=[lock_key(token.app)],
-                                 args=[token.value, self._ttl_ms + max(0, int(cover * 1000))]))
+        owned = bool(self._renew(keys=[lock_key(token.app)], args=[token.value, self._ttl_ms, "set"]))
         if owned:
             _keeper.hold(self, token)
         return owned
+
+    def hand_over(self, token: LockToken, wait: float) -> bool:
+        """The chain's next task is sent and may wait `wait` seconds (its countdown, its queue) before it
+        renews: the lease covers that (never shortened), and this task stops keeping it alive."""
+        _keeper.drop(token)
+        return bool(self._renew(keys=[lock_key(token.app)],
+                                args=[token.value, self._ttl_ms + max(0, int(wait * 1000)), "max"]))
 
     def release(self, token: LockToken) -> bool:
         _keeper.drop(token)
@@ -177,7 +186,7 @@ class _LeaseKeeper:
             interval = min((locks.ttl for _, locks in pairs), default=5.0) / 3
             for token, locks in pairs:
                 try:
-                    if not locks._renew(keys=[lock_key(token.app)], args=[token.value, locks._ttl_ms]):
+                    if not locks._renew(keys=[lock_key(token.app)], args=[token.value, locks._ttl_ms, "max"]):
                         self._forget(token)  # lost (taken over after a lapse): the step's own checks stop it
                 except Exception:  # noqa: BLE001 - Redis away: the next round tries again
                     pass

@@ -67,7 +67,8 @@ def test_a_lost_chain_is_repaired_past_a_stale_queued_mark(fh: Harness, fault_re
     """Every message of the operation is lost and a refresh's queued mark promises a message that never
     comes: the tick's repair still resumes the operation once the lock lapses and the mark is stale."""
     repo = _slow_app(git_factory, "lostchain")
-    env = fh.worker_env(WAVECD_REDIS_URL=fault_redis.url, WAVECD_LOCK_TTL="4", WAVECD_REFRESH_QUEUED_STALE="3")
+    env = fh.worker_env(WAVECD_REDIS_URL=fault_redis.url, WAVECD_LOCK_TTL="4", WAVECD_LOCK_QUEUE_GRACE="2",
+                        WAVECD_REFRESH_QUEUED_STALE="3")
     first = celery_workers.start(1, concurrency=1, env=env)
     fh.application("lostchain", repo.url, "app")
     _mid_wave(fh, "lostchain")
