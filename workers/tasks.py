@@ -17,6 +17,7 @@ from redis.exceptions import LockError
 from shared.apps.app_lifecycle import create_app, delete_app, delete_resource, finalize_app, update_app
 from shared.apps.app_manifests import produce_manifests
 from shared.operation.machine import StepCall, Task
+from shared.operation.model import ACTIVE_PHASES
 from shared.pipeline import diff_step
 from shared.pipeline.app_index import tick as run_tick
 from shared.pipeline.source_watch import claim_fetch, fetch_and_detect, release_fetch
@@ -176,18 +177,44 @@ def diff(self: WaveTask, *, app: str) -> str:
     return outcome.summary
 
 
+def _step_done(name: str, token: LockToken, operation: str, seq: int, outcome: StepOutcome) -> str:
+    if outcome.next is None and not outcome.finished:
+        _reclaim_orphan(name, token, operation, seq)
+    return _after(name, outcome)
+
+
+def _reclaim_orphan(name: str, token: LockToken, operation: str, seq: int) -> None:
+    """A copy of a step that its operation has moved past, while its token still holds the app (issue #17).
+
+    Only a fault makes such a copy: a step recorded its move, then Redis went away before the message for
+    the next step was sent (or before the step was acknowledged, so it came back). Its successor may be
+    lost: the chain would sit until the lease lapses. So the lock is freed and a refresh asked for: the
+    diff resumes the operation from its recorded progress under a new token, and a successor that does
+    exist finds the lock gone and stops (fenced)."""
+    svc = services()
+    op = svc.store.current_operation(name)
+    if op is None or op.id != operation or op.phase not in ACTIVE_PHASES or op.progress.seq <= seq:
+        return
+    if svc.locks.release(token):  # only while this token still owns the app
+        log.warning("app %s: step %d of %s came again after its operation moved on; resuming it from its "
+                    "recorded progress", name, seq, operation)
+        request_refresh(name)
+
+
 @app.task(base=WaveTask, name="wavecd.wave_apply", bind=True)
 def wave_apply(self: WaveTask, *, app: str, operation: str, step: int, token: str, seq: int) -> str:
     """Apply one step (phase + wave) of an operation."""
     svc = services()
-    return _after(app, apply_step(svc, LockToken.decode(app, token), operation, step, seq))
+    lock = LockToken.decode(app, token)
+    return _step_done(app, lock, operation, seq, apply_step(svc, lock, operation, step, seq))
 
 
 @app.task(base=WaveTask, name="wavecd.health_check", bind=True)
 def health_check(self: WaveTask, *, app: str, operation: str, step: int, token: str, seq: int) -> str:
     """Gate a step on its resources' health; come back later while they progress."""
     svc = services()
-    return _after(app, check_step(svc, LockToken.decode(app, token), operation, step, seq))
+    lock = LockToken.decode(app, token)
+    return _step_done(app, lock, operation, seq, check_step(svc, lock, operation, step, seq))
 
 
 @app.task(base=WaveTask, name="wavecd.app_admin", bind=True)

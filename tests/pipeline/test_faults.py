@@ -15,6 +15,7 @@ from shared.state.coalesce import Coalescer
 from tests.fixtures.faults import RestartableRedis
 from tests.pipeline.harness import Harness, manifests
 from tests.pipeline.objects import cm, job_hook
+from workers.catalogue import HealthCheck
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -105,3 +106,28 @@ def test_a_terminated_operation_that_applied_nothing_does_not_block_automated_sy
     harness.fetch(repo.url, urgent=["interrupted"])
     harness.wait_synced("interrupted", revision=head, timeout=90)
     assert harness.core.read_namespaced_config_map("config", harness.dest_namespace).data == {"n": "1"}
+
+
+def test_a_step_that_comes_back_after_its_successor_was_lost_resumes_the_operation(
+        fh: Harness, fault_redis: RestartableRedis, git_factory, celery_workers) -> None:
+    """Redis went away between a step recording its move and sending the next step's message: only the
+    step itself comes back (restored unacknowledged), finds its operation moved past it, and used to stop,
+    leaving the operation to wait out the whole lease (here made longer than any test)."""
+    repo = _slow_app(git_factory, "orphan")
+    env = fh.worker_env(WAVECD_REDIS_URL=fault_redis.url, WAVECD_LOCK_TTL="600", WAVECD_LOCK_QUEUE_GRACE="600")
+    first = celery_workers.start(1, concurrency=1, env=env)
+    fh.application("orphan", repo.url, "app")
+    _mid_wave(fh, "orphan")
+    for proc in first:
+        celery_workers.kill(proc)
+    op = fh.operation("orphan")
+    token = fh.redis.get("wavecd:lock:orphan").decode()
+    fh.redis.delete("unacked", "unacked_index", "wavecd:unacked-owner", *fh.redis.keys("git*"),
+                    *fh.redis.keys("apply*"), *fh.redis.keys("health*"))   # the successor is lost...
+    progress = op["progress"]
+    fh.send(HealthCheck(app="orphan", operation=op["id"], step=progress["step"], token=token,
+                        seq=progress["seq"] - 1))                          # ...the step before it comes back
+    celery_workers.start(1, concurrency=1, env=env)
+    done = fh.wait_operation("orphan", "Succeeded", timeout=90)
+    assert done["id"] == op["id"], "the operation was resumed from its recorded progress, not replaced"
+    _one_operation(fh, "orphan")
