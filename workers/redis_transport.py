@@ -44,10 +44,11 @@ from typing import Any
 
 from kombu.transport import redis as kombu_redis
 
+from shared.state import keys
+
 log = logging.getLogger(__name__)
 
-OWNER_KEY = "wavecd:unacked-owner"           # delivery tag -> id of the consuming process holding it
-HEARTBEAT_PREFIX = "wavecd:consumer-alive:"  # + process id; expires when the process is gone
+OWNER_KEY = keys.UNACKED_OWNER  # delivery tag -> id of the consuming process holding it
 HEARTBEAT_EVERY = 2.0
 HEARTBEAT_TTL = 10.0
 
@@ -94,7 +95,7 @@ class _Heartbeat:
     def _beat(self) -> None:
         client = self._client()
         if client is not None:
-            client.set(HEARTBEAT_PREFIX + self.ident, "1", px=int(HEARTBEAT_TTL * 1000))
+            client.set(keys.consumer_alive(self.ident), "1", px=int(HEARTBEAT_TTL * 1000))
 
     def _run(self) -> None:
         while True:
@@ -115,7 +116,7 @@ class _Heartbeat:
         if not owners:
             return
         holders = sorted(set(owners.values()))
-        alive = {h for h, beat in zip(holders, client.mget([HEARTBEAT_PREFIX + h for h in holders]),
+        alive = {h for h, beat in zip(holders, client.mget([keys.consumer_alive(h) for h in holders]),
                                       strict=True) if beat is not None}
         dead = [tag for tag, owner in owners.items() if owner not in alive]
         for tag in dead:

@@ -24,6 +24,7 @@ from shared.core.repo_url import normalize_repo_url
 from shared.core.resources import RESOURCES_FINALIZER
 from shared.operation.model import OperationSpec, SyncRequest
 from shared.pipeline.project_declarative import refresh_declarative
+from shared.state import keys
 from shared.state.app_lock import lock_key
 from shared.state.coalesce import pending_key, queued_key
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # When the last tick finished (Unix seconds): fresh means beat sends ticks and a worker runs them.
-TICK_HEARTBEAT_KEY = "wavecd:heartbeat:tick"
+TICK_HEARTBEAT_KEY = keys.TICK_HEARTBEAT
 
 
 @dataclass

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import redis
 
+from shared.state import keys
+
 _ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   local fence = redis.call('INCR', KEYS[2])
@@ -56,11 +58,11 @@ return 0
 
 
 def lock_key(app: str) -> str:
-    return f"wavecd:lock:{app}"
+    return keys.lock(app)
 
 
 def fence_key(app: str) -> str:
-    return f"wavecd:fence:{app}"
+    return keys.fence(app)
 
 
 @dataclass(frozen=True, slots=True)

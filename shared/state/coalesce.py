@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import redis
 
+from shared.state import keys
+
 
 def queued_key(app: str) -> str:
-    return f"wavecd:queued:{app}"
+    return keys.queued(app)
 
 
 def pending_key(app: str) -> str:
-    return f"wavecd:pending:{app}"
+    return keys.pending(app)
 
 
 URGENT, ROUTINE = "urgent", "routine"
