@@ -16,9 +16,9 @@ from pydantic import BaseModel
 
 from shared.core.resources import ResourceKey
 from shared.operation.model import ACTIVE_PHASES, FINAL_PHASES, STAGE_WAIT, SUCCEEDED
-from shared.pipeline.reconcile import diff_key
 from shared.pipeline.revision_metadata import RevisionMetadata, announced_by_webhook, read_revisions
 from shared.pipeline.services import Services
+from shared.state import keys
 from shared.state.app_store import AppStore
 from shared.sync.kind_order import kind_order_index
 
@@ -280,7 +280,7 @@ class DashboardReader:
         )
 
     def diffs(self, name: str) -> list[ResourceDiff]:
-        raw = self.svc.redis.get(diff_key(name))
+        raw = self.svc.redis.get(keys.diff(name))
         texts: dict[str, str] = json.loads(raw) if raw else {}
         return [ResourceDiff(resource=key, lines=[_diff_line(line) for line in text.splitlines()])
                 for key, text in sorted(texts.items())]

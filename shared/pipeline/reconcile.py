@@ -26,6 +26,7 @@ from shared.operation.model import (
     new_operation,
 )
 from shared.pipeline.diff_result import Comparison, DiffOutcome
+from shared.state import keys
 from shared.state.app_lock import LockToken
 from shared.sync.options import SyncOptions
 from shared.sync.plan import plan_sync
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 def diff_key(app: str) -> str:
-    return f"wavecd:diff:{app}"
+    return keys.diff(app)
 
 
 def _resume(svc: Services, token: LockToken, doc: dict[str, Any]) -> DiffOutcome:

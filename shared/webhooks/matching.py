@@ -31,8 +31,8 @@ import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 
+from shared.core.globs import glob_match
 from shared.core.models import Application, ApplicationSource
 from shared.core.repo_url import normalize_repo_url, redact_url
 from shared.webhooks.event import BRANCH_PREFIX, TAG_PREFIX, PushEvent, split_ref
@@ -132,7 +132,7 @@ def file_touches(changed_file: str, path: str) -> bool:
         pattern, parts = path.split("/"), name.split("/")
         if len(parts) < len(pattern):
             return False
-        return all(fnmatchcase(part, glob) for part, glob in zip(parts, pattern, strict=False))
+        return all(glob_match(glob, part) for part, glob in zip(parts, pattern, strict=False))
     return name == path or name.startswith(path + "/")
 
 
