@@ -19,6 +19,7 @@ from celery import Celery
 
 from tests.fixtures.celery import WorkerPool
 from tests.fixtures.faults import RestartableRedis
+from workers.catalogue import Fetch, send
 from workers.celery_app import TASK_ROUTES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -57,8 +58,7 @@ def test_worker_survives_a_redis_restart_and_runs_what_it_held(fault_redis: Rest
     held = [str(uuid.uuid4()) for _ in range(2)]
     for task_id in held:
         # A countdown task waits in the worker, unacknowledged, until its time comes.
-        publisher.send_task("wavecd.fetch", kwargs={"repo": "file:///nowhere/fault-test.git"}, task_id=task_id,
-                            countdown=8)
+        send(publisher, Fetch(repo="file:///nowhere/fault-test.git"), task_id=task_id, countdown=8)
     client = fault_redis.client()
     _wait("the worker to hold both messages", lambda: client.hlen("unacked") == 2, 30, celery_workers)
     client.close()
@@ -66,8 +66,7 @@ def test_worker_survives_a_redis_restart_and_runs_what_it_held(fault_redis: Rest
     fault_redis.restart(sig, wipe=wipe, down_for=1.0)
 
     after = str(uuid.uuid4())
-    _publisher(fault_redis.url).send_task("wavecd.fetch", kwargs={"repo": "file:///nowhere/fault-test.git"},
-                                          task_id=after)
+    send(_publisher(fault_redis.url), Fetch(repo="file:///nowhere/fault-test.git"), task_id=after)
     _wait("a task sent after the restart to run", lambda: _delivered(fault_redis, after), 60, celery_workers)
     assert worker.poll() is None, celery_workers.logs()
     log = celery_workers.log_of[worker.pid].read_text(errors="replace")
@@ -88,8 +87,7 @@ def test_messages_held_by_a_killed_worker_go_to_a_live_one(fault_redis: Restarta
     publisher = _publisher(fault_redis.url)
     held = [str(uuid.uuid4()) for _ in range(2)]
     for task_id in held:
-        publisher.send_task("wavecd.fetch", kwargs={"repo": "file:///nowhere/fault-test.git"}, task_id=task_id,
-                            countdown=3)
+        send(publisher, Fetch(repo="file:///nowhere/fault-test.git"), task_id=task_id, countdown=3)
     client = fault_redis.client()
     _wait("the first worker to hold both messages", lambda: client.hlen("unacked") == 2, 30, celery_workers)
     try:
