@@ -27,6 +27,7 @@ from shared.pipeline.services import Services
 from shared.state.app_store import AppStore
 from tests.api.conftest import queued_tasks
 from tests.api.serving import serve
+from workers.catalogue import AppAdmin
 
 pytestmark = pytest.mark.integration
 
@@ -132,8 +133,8 @@ def test_app_create_refuses_a_different_spec_for_an_existing_app(served: str, re
     assert "new spec of application 'a' was accepted but not applied within 1s (are workers running?)" \
         in late.stderr, late.stderr
     (task,) = queued_tasks(redis_client, "apply")
-    assert task[0] == "wavecd.app_admin" and task[1][0] == "update"
-    assert json.loads(redis_client.get(task[1][1]))["spec"]["source"]["path"] == "b"
+    assert isinstance(task, AppAdmin) and task.action == "update" and task.stash is not None
+    assert json.loads(redis_client.get(task.stash))["spec"]["source"]["path"] == "b"
 
 
 def test_app_resources_lists_what_the_app_manages(served: str, redis_client: redis.Redis):
