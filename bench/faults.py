@@ -194,6 +194,10 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))]
 
 
+def _secs(at: float | None, since: float) -> str:
+    return "never" if at is None else f"{at - since:.1f} s"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=3)
@@ -343,6 +347,8 @@ def run(args: argparse.Namespace, tmp: Path, cleanup: list[Any]) -> int:
                     resumed_at = resumed_at or done_at
                 time.sleep(0.05)
             results[fault].append(None if done_at is None else done_at - cleared)
+            print(f"  trial {trial} ({fault}): resumed {_secs(resumed_at, cleared)}, "
+                  f"converged {_secs(done_at, cleared)}", file=sys.stderr, flush=True)
             resumed[fault].append(None if resumed_at is None else resumed_at - cleared)
             overlapped[fault] += max(0, (quiet(lambda: overlaps(store))() or 0) - before)
     where = f"the cluster of {args.kubeconfig}" if args.kubeconfig else "the emulator"
