@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,7 +48,7 @@ from kubernetes import client, config, watch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fleet import ensure_crd  # noqa: E402 - bench/ is on the path when run as `python bench/...`
+from fleet import ensure_crd, free_port  # noqa: E402 - bench/ is on the path when run as `python bench/...`
 
 from shared.core.settings import Settings  # noqa: E402
 from shared.state import keys  # noqa: E402
@@ -60,12 +59,6 @@ RUN = uuid.uuid4().hex[:6]
 APP_NS, DEST_NS = f"bench-apps-{RUN}", f"bench-dest-{RUN}"
 TOKEN = "bench-token"
 SIG = pygit2.Signature("bench", "bench@wavecd.invalid")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(what: str, check: Any, timeout: float = 60.0, interval: float = 0.05) -> None:  # noqa: ANN401
