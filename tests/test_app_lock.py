@@ -189,3 +189,47 @@ def test_a_lease_handed_over_covers_the_wait_and_the_next_task_takes_it_back(loc
     assert redis_client.pttl("wavecd:lock:web") <= locks.ttl * 1000
     other = LockToken("web", "someone-else", token.fence)
     assert not locks.hand_over(other, 30)
+
+
+def test_a_hand_over_names_its_step_until_the_step_starts(locks):
+    token = locks.acquire("web")
+    assert token is not None
+    before = time.time()
+    assert locks.hand_over(token, 30, task_id="task-1", countdown=2)
+    assert locks.overdue_handovers(before) == []                    # not due yet
+    [handover] = locks.overdue_handovers(time.time() + 3)
+    assert (handover.token, handover.task_id) == (token, "task-1")
+    assert before + 2 <= handover.due <= time.time() + 2
+    assert locks.renew(token)                                       # the step started: nothing is overdue
+    assert locks.overdue_handovers(time.time() + 60) == []
+
+
+def test_breaking_a_lost_hand_over_frees_the_app_only_while_nothing_moved_on(locks):
+    token = locks.acquire("web")
+    assert token is not None
+    assert locks.hand_over(token, 30, task_id="task-1")
+    [lost] = locks.overdue_handovers(time.time() + 1)
+    assert locks.hand_over(token, 30, task_id="task-2")             # the chain went on meanwhile
+    assert not locks.break_handover(lost)
+    assert locks.owns(token)
+    [lost] = locks.overdue_handovers(time.time() + 1)
+    assert lost.task_id == "task-2"
+    assert locks.break_handover(lost)                               # the step the broker lost: the app is free
+    assert not locks.owns(token)
+    assert locks.overdue_handovers(time.time() + 60) == []
+    assert not locks.renew(token)                                   # the lost step, should it come back, stops
+    successor = locks.acquire("web")
+    assert successor is not None and successor.fence > token.fence
+
+
+def test_a_new_owner_or_a_release_drops_a_past_hand_over(locks, redis_client):
+    token = locks.acquire("web")
+    assert token is not None
+    assert locks.hand_over(token, 0, task_id="task-1")
+    redis_client.delete("wavecd:lock:web")                          # the lease lapsed
+    successor = locks.acquire("web")
+    assert successor is not None
+    assert locks.overdue_handovers(time.time() + 60) == []
+    assert locks.hand_over(successor, 30, task_id="task-2")
+    assert locks.release(successor)
+    assert locks.overdue_handovers(time.time() + 60) == []

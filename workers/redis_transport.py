@@ -40,11 +40,15 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual as kombu_virtual
+from kombu.utils.json import dumps
 
 from shared.state import keys
+from workers.catalogue import QUEUES
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +133,37 @@ class _Heartbeat:
 _heartbeat = _Heartbeat()
 
 
+def tasks_in_broker(client: Any, task_ids: Iterable[str]) -> set[str]:  # noqa: ANN401 - a redis.Redis
+    """Which of these task ids the broker still holds: in a queue (any priority) or unacknowledged by a worker.
+
+    The tick asks this of a chain's step that is overdue (shared.state.app_lock): a message that is in
+    neither place was lost, and waiting for it would only wait out the lock's grace. A message between a
+    worker's pop and its unacked record is in neither for a moment; taking it for lost is safe (fencing)."""
+    wanted = {task_id for task_id in task_ids if task_id}
+    if not wanted:
+        return set()
+    pipe = client.pipeline(transaction=False)
+    for queue in QUEUES:
+        for step in Channel.priority_steps:
+            pipe.lrange(f"{queue}{Channel.sep}{step}" if step else queue, 0, -1)
+    pipe.hvals(Channel.unacked_key)
+    blobs = [raw for batch in pipe.execute() for raw in batch]
+    return {task_id for task_id in wanted if any(task_id.encode() in raw for raw in blobs)}
+
+
 class QoS(kombu_redis.QoS):
     def append(self, message: Any, delivery_tag: str) -> None:  # noqa: ANN401
+        """kombu's unacked record and our holder record in one round trip: the fewer the round trips after
+        the pop, the smaller the window in which a killed worker loses a message outright."""
         ident = _heartbeat.ensure(self.channel)
-        with self.channel.conn_or_acquire() as client:
-            client.hset(OWNER_KEY, delivery_tag, ident)
-        super().append(message, delivery_tag)
+        delivery = message.delivery_info
+        with self.pipe_or_acquire() as pipe:
+            pipe.zadd(self.unacked_index_key, {delivery_tag: time.time()}) \
+                .hset(self.unacked_key, delivery_tag,
+                      dumps([message._raw, delivery["exchange"], delivery["routing_key"]])) \
+                .hset(OWNER_KEY, delivery_tag, ident) \
+                .execute()
+        kombu_virtual.QoS.append(self, message, delivery_tag)
 
     def _remove_from_indices(self, delivery_tag: str, pipe: Any = None) -> Any:  # noqa: ANN401
         return super()._remove_from_indices(delivery_tag, pipe).hdel(OWNER_KEY, delivery_tag)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import uuid
+from functools import partial
 from typing import Any
 
 from redis.exceptions import LockError
@@ -32,6 +34,7 @@ from workers.catalogue import LOW_PRIORITY, AppAction, AppAdmin, Diff, Fetch, He
 from workers.celery_app import app
 from workers.context import services
 from workers.logging_context import bind
+from workers.redis_transport import tasks_in_broker
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +69,13 @@ def _enqueue(call: StepCall) -> None:
     """Send the operation machine's next call as its catalogue task (the machine names it, typed).
 
     The lock's lease is stretched over the countdown and the queue first, so a step that waits does not
-    lose its app."""
+    lose its app; the hand-over names the message's task id, so the tick can tell a step still queued from
+    one the broker lost (shared.state.app_lock)."""
     svc = services()
-    svc.locks.hand_over(LockToken.decode(call.app, call.token), call.countdown + svc.settings.lock_queue_grace)
-    send(STEP_TASKS[call.task](**call.kwargs()), countdown=call.countdown)
+    task_id = str(uuid.uuid4())
+    svc.locks.hand_over(LockToken.decode(call.app, call.token), call.countdown + svc.settings.lock_queue_grace,
+                        task_id=task_id, countdown=call.countdown)
+    send(STEP_TASKS[call.task](**call.kwargs()), countdown=call.countdown, task_id=task_id)
 
 
 def _after(name: str, outcome: StepOutcome) -> str:
@@ -90,7 +96,7 @@ def tick(self: WaveTask) -> dict[str, Any]:
     if not lock.acquire(blocking=False):
         return {"skipped": "another tick is running"}
     try:
-        result = run_tick(svc, time.time())
+        result = run_tick(svc, time.time(), broker_holds=partial(tasks_in_broker, svc.redis))
         svc.redis.set(keys.TICK_HEARTBEAT, str(time.time()), ex=86400)
     finally:
         with contextlib.suppress(LockError):  # expired meanwhile: another tick may hold it now

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # Between two tasks of a chain the lease also covers the next step's countdown plus this long in its
     # queue: a long queue must not look like a lost chain.
     lock_queue_grace: float = 40.0
+    # A step not started this long after it was due makes the tick ask the broker whether it still holds the
+    # step's message; a step the broker lost ends its chain's lease at once (shared.state.app_lock).
+    step_overdue_check: float = 5.0
 
     # Sync pacing.
     step_delay: float = 2.0

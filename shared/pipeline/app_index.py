@@ -5,7 +5,9 @@ up within one tick. Due times live in a Redis sorted set (period plus jitter), s
 costs one range query however many apps exist. The tick also repairs what a crash can leave behind:
 an operation whose lock expired, or a refresh marked pending with nobody left to run it. A queued
 mark older than `refresh_queued_stale` does not hold the repair back: its message may be lost (issue
-#17), and the refresh the repair asks for claims past it (shared.state.coalesce).
+#17), and the refresh the repair asks for claims past it (shared.state.coalesce). Nor does the lock of
+a chain whose next step the broker lost: the tick asks the broker (through `broker_holds`, which the
+workers give it: the broker's layout is theirs) about every step overdue by `step_overdue_check`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import json
 import logging
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -100,7 +103,26 @@ def _take_operation_field(svc: Services, cluster: Any, name: str, obj: dict[str,
         log.warning("app %s: could not clear the operation field: %s", name, exc)
 
 
-def tick(svc: Services, now: float) -> TickResult:
+BrokerHolds = Callable[[Iterable[str]], set[str]]  # task ids -> those the broker still holds
+
+
+def _break_lost_handovers(svc: Services, now: float, broker_holds: BrokerHolds) -> list[str]:
+    """The apps whose chain handed over to a step the broker no longer holds: their lock goes now."""
+    overdue = svc.locks.overdue_handovers(now - svc.settings.step_overdue_check)
+    if not overdue:
+        return []
+    held = broker_holds([h.task_id for h in overdue])
+    freed = []
+    for handover in overdue:
+        if handover.task_id not in held and svc.locks.break_handover(handover):
+            log.warning("app %s: the step its operation handed over (task %s, due %.0f s ago) is in no queue "
+                        "and with no worker: lost; resuming the operation", handover.token.app,
+                        handover.task_id, now - handover.due)
+            freed.append(handover.token.app)
+    return freed
+
+
+def tick(svc: Services, now: float, broker_holds: BrokerHolds | None = None) -> TickResult:
     settings = svc.settings
     refresh_declarative(svc)  # AppProjects, cluster and repository Secrets: this process and the catalog
     store = svc.store
@@ -144,7 +166,9 @@ def tick(svc: Services, now: float) -> TickResult:
                 continue
             result.fetch.setdefault(entry.app.spec.primary_source.repo_url, []).append(name)
 
-    # Repairs: an operation whose chain died, or a pending refresh nobody will run.
+    # Repairs: an operation whose chain died or lost its next step, or a pending refresh nobody will run.
+    if broker_holds is not None:
+        _break_lost_handovers(svc, now, broker_holds)
     if names:
         pipe = svc.redis.pipeline()
         for name in names:

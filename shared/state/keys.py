@@ -66,6 +66,10 @@ def fence(app: str) -> str:
     return f"wavecd:fence:{app}"
 
 
+HANDOVER_DUE = "wavecd:handover:due"  # sorted set: app -> when the step its chain handed over was due to start
+HANDOVER_TASK = "wavecd:handover:task"  # hash: app -> "<lock token> <task id>" of that step
+
+
 def queued(app: str) -> str:
     """A diff of the app is queued (at most one at a time)."""
     return f"wavecd:queued:{app}"

@@ -129,3 +129,32 @@ def test_a_channel_closed_while_redis_is_down_requeues_its_messages_on_reconnect
         assert again.payload == {"n": 1}
         again.ack()
         assert message.delivery_tag not in orphaned_tags()
+
+
+def test_the_broker_tells_which_tasks_it_still_holds(fault_redis: RestartableRedis) -> None:
+    """What the tick asks before it frees the app of a chain whose next step is overdue (issue #17): a task
+    queued at any priority or held unacknowledged by a worker is still coming; one acknowledged or never
+    sent is not."""
+    from kombu import Connection
+
+    from workers.catalogue import LOW_PRIORITY
+    from workers.redis_transport import OWNER_KEY, tasks_in_broker
+
+    publisher = _publisher(fault_redis.url)
+    routine, urgent, never_sent = (str(uuid.uuid4()) for _ in range(3))
+    send(publisher, Fetch(repo="file:///srv/routine.git"), priority=LOW_PRIORITY, task_id=routine)
+    send(publisher, Fetch(repo="file:///srv/urgent.git"), task_id=urgent)
+    client = fault_redis.client()
+    try:
+        assert tasks_in_broker(client, [routine, urgent, never_sent]) == {routine, urgent}
+        with Connection(fault_redis.url) as conn:
+            queue = conn.SimpleQueue("git")
+            held = queue.get(timeout=5)                     # priority 0 first: the urgent one, unacknowledged
+            assert held.headers["id"] == urgent
+            assert client.hget(OWNER_KEY, held.delivery_tag) is not None  # its holder recorded with it
+            assert tasks_in_broker(client, [routine, urgent, never_sent]) == {routine, urgent}
+            held.ack()
+            assert tasks_in_broker(client, [routine, urgent, never_sent]) == {routine}
+            queue.close()
+    finally:
+        client.close()

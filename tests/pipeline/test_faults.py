@@ -131,3 +131,30 @@ def test_a_step_that_comes_back_after_its_successor_was_lost_resumes_the_operati
     done = fh.wait_operation("orphan", "Succeeded", timeout=90)
     assert done["id"] == op["id"], "the operation was resumed from its recorded progress, not replaced"
     _one_operation(fh, "orphan")
+
+
+def test_a_step_the_broker_lost_is_resumed_without_waiting_out_the_lease(
+        fh: Harness, fault_redis: RestartableRedis, git_factory, celery_workers) -> None:
+    """A worker killed between popping a step's message and recording it unacknowledged loses it outright
+    (issue #17: a kill -9 of a worker's main process took 60-69 s). The hand-over's lease is made longer
+    than the test here, so only the tick's question to the broker (is the overdue step still anywhere?)
+    can resume the operation."""
+    repo = _slow_app(git_factory, "loststep")
+    env = fh.worker_env(WAVECD_REDIS_URL=fault_redis.url, WAVECD_LOCK_TTL="4", WAVECD_LOCK_QUEUE_GRACE="600",
+                        WAVECD_HEALTH_POLL_INTERVAL="6", WAVECD_STEP_OVERDUE_CHECK="1")
+    first = celery_workers.start(1, concurrency=1, env=env)
+    fh.application("loststep", repo.url, "app")
+    _mid_wave(fh, "loststep")
+    fh.wait("the chain to hand its next step over", lambda: fh.redis.hexists("wavecd:handover:task", "loststep"),
+            tick=False, describe=lambda: fh.redis.pttl("wavecd:lock:loststep"))
+    for proc in first:
+        celery_workers.kill(proc)
+    fh.redis.delete("unacked", "unacked_index", "wavecd:unacked-owner", *fh.redis.keys("health*"),
+                    *fh.redis.keys("apply*"))                      # the step handed over is gone
+    assert fh.redis.pttl("wavecd:lock:loststep") > 300_000          # the lease alone would hold the app
+    op_id = fh.operation("loststep")["id"]
+
+    celery_workers.start(1, concurrency=1, env=env)
+    done = fh.wait_operation("loststep", "Succeeded", timeout=90)
+    assert done["id"] == op_id, "the operation was resumed from its recorded progress, not replaced"
+    _one_operation(fh, "loststep")
