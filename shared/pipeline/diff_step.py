@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from shared.cluster.client import Cluster
     from shared.pipeline.project_gate import Admitted
     from shared.pipeline.services import Services
+    from shared.state.app_store import AppSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +227,7 @@ class DiffRun:
 
     svc: Services
     token: LockToken
+    snap: AppSnapshot | None = None           # the app's state as the diff began (one round trip)
     publish: bool = False                     # the status is published at the end (once it was started)
     doc: dict[str, Any] = field(default_factory=dict)
     previous: dict[str, Any] = field(default_factory=dict)
@@ -263,12 +265,11 @@ class SubStep:
 
 def load_app(run: DiffRun) -> DiffOutcome | None:
     """The Application, its project's admission and its destination cluster."""
-    store = run.svc.store
-    doc = store.get_app(run.name)
-    if doc is None:
+    run.snap = snap = run.svc.store.snapshot(run.name)
+    if snap.doc is None:
         return DiffOutcome("app no longer exists")
-    run.doc = doc
-    run.previous = store.status(run.name)
+    run.doc = doc = snap.doc
+    run.previous = snap.status
     run.status = {k: run.previous[k] for k in ("history", "operationState", "inventory") if k in run.previous}
     run.status["reconciledAt"] = now_iso()
     run.publish = True
@@ -276,7 +277,8 @@ def load_app(run: DiffRun) -> DiffOutcome | None:
     source = app.spec.primary_source
     run.status["sync"] = {"status": UNKNOWN, "comparedTo": {"source": source.dump(),
                                                             "destination": app.spec.destination.dump()}}
-    run.admitted = project_gate.admit(run.svc, app)  # the app's project permits its sources and destination
+    # the app's project permits its sources and destination
+    run.admitted = project_gate.admit(run.svc, app, snap.operation)
     run.cluster = run.svc.clusters.for_destination(app.spec.destination)
     run.app = app
     return None
@@ -284,7 +286,8 @@ def load_app(run: DiffRun) -> DiffOutcome | None:
 
 def resume_running(run: DiffRun) -> DiffOutcome | None:
     """An operation left Running by a chain whose lock expired: resume it where it stopped."""
-    op = run.svc.store.operation(run.name)
+    assert run.snap is not None
+    op = run.snap.operation
     if op is None or op.get("phase") not in ACTIVE_PHASES:
         return None
     run.publish = False
@@ -294,16 +297,16 @@ def resume_running(run: DiffRun) -> DiffOutcome | None:
 def resolve_revision(run: DiffRun) -> DiffOutcome | None:
     """The commit to compare: a sync request's revision, else the one the last fetch resolved."""
     app, _ = run.parts()
-    assert run.admitted is not None
-    svc, store, source = run.svc, run.svc.store, app.spec.primary_source
-    run.request = store.take_sync_request(run.name)
+    assert run.admitted is not None and run.snap is not None
+    svc, store, source, snap = run.svc, run.svc.store, app.spec.primary_source, run.snap
+    run.request = store.take_sync_request(run.name) if snap.sync_requested else None
     revision = (run.request or {}).get("revision") or None
     project_gate.ensure_reachable(svc, run.admitted)  # a cluster found down is not waited on
-    run.hard = store.take_hard_refresh(run.name)
+    run.hard = snap.hard_refresh and store.take_hard_refresh(run.name)
     if run.hard:
         svc.repos.fetch(source.repo_url, force=True)
         revision = revision or source.target_revision
-    run.commit = _commit_for(svc, run.name, run.doc, app, revision)
+    run.commit = _commit_for(svc, snap.source, run.doc, app, revision)
     log_context.bind(revision=run.commit)
     record_revision(svc, source.repo_url, run.commit)  # author and subject, for views that never read git
     return None
@@ -404,7 +407,7 @@ SUB_STEPS: tuple[SubStep, ...] = (
 def on_error(run: DiffRun, step: SubStep, exc: WaveCDError, rng: random.Random | None = None) -> DiffOutcome:
     """Record what `decide` says about `exc` on the status, and say when the diff runs again."""
     key = keys.diff_retry(run.name)
-    attempt = int(run.svc.redis.get(key) or 0)
+    attempt = run.snap.retries if run.snap is not None else int(run.svc.redis.get(key) or 0)
     decision = decide(exc, step.condition, attempt, rng)
     log.info("app %s: %s: %s (%s, %s)", run.name, step.name, exc, exc.kind, decision.action)
     if decision.action is NextAction.RETRY:
@@ -440,7 +443,7 @@ def diff(svc: Services, token: LockToken, steps: tuple[SubStep, ...] = SUB_STEPS
             break
     if outcome is None:
         outcome = DiffOutcome("nothing to do")
-    if not failed:
+    if not failed and (run.snap is None or run.snap.retries):
         svc.redis.delete(keys.diff_retry(run.name))  # got through: the next transient failure starts again at 0
     if run.publish:
         publish_status(svc, token, run.status)
@@ -453,10 +456,10 @@ def diff(svc: Services, token: LockToken, steps: tuple[SubStep, ...] = SUB_STEPS
 # helpers of the sub-steps
 
 
-def _commit_for(svc: Services, name: str, doc: dict[str, Any], app: Application, revision: str | None) -> str:
-    """The commit the last fetch resolved for this app (any host), else resolve it here."""
+def _commit_for(svc: Services, seen: dict[str, Any] | None, doc: dict[str, Any], app: Application,
+                revision: str | None) -> str:
+    """The commit the last fetch resolved for this app (`seen`, by any host), else resolve it here."""
     if revision is None:
-        seen = svc.store.source(name)
         if seen and seen.get("commit") and seen.get("spec") == spec_hash(doc):
             return str(seen["commit"])
     return resolve_commit(svc, app, revision)

@@ -73,17 +73,17 @@ def resolve_destination(registry: ClusterRegistry, app: Application) -> Destinat
     return Destination(server or cluster.server.rstrip("/"), name or cluster.name, dst.namespace)
 
 
-def admit(svc: Services, app: Application) -> Admitted:
+def admit(svc: Services, app: Application, operation: dict[str, Any] | None) -> Admitted:
     """The app's project and resolved destination; a ProjectError when the project refuses the app.
 
-    While an operation runs (a chain being resumed) the project is not judged again: it judged that
-    operation's objects at its start, as Argo CD validates a sync when it starts, and it judges the next.
+    While an operation runs (a chain being resumed; `operation` is the app's stored one, if any) the project
+    is not judged again: it judged that operation's objects at its start, as Argo CD validates a sync when
+    it starts, and it judges the next.
     """
     refresh_declarative(svc)
     ensure_repo_scope(svc, app)
     destination = resolve_destination(svc.clusters, app)
-    operation = svc.store.operation(app.name) or {}
-    if operation.get("phase") in ACTIVE_PHASES:
+    if (operation or {}).get("phase") in ACTIVE_PHASES:
         return Admitted(default_project(svc.settings.app_namespace), destination, resuming=True)
     project = read_project(svc, app.spec.project)
     problems = app_violations(project, app, destination, svc.settings.app_namespace,

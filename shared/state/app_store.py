@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -49,6 +50,22 @@ def _json(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), sort_keys=True, default=str)
 
 
+@dataclass(frozen=True, slots=True)
+class AppSnapshot:
+    """What a diff reads of an app before it decides anything, read in one round trip.
+
+    The user's requests are only seen here (`take_*` consumes them later, once the diff gets that far):
+    one that arrives after the snapshot stays for the next diff, which its sender asks for."""
+
+    doc: dict[str, Any] | None            # the Application as last indexed
+    status: dict[str, Any]
+    operation: dict[str, Any] | None      # the stored operation as JSON
+    source: dict[str, Any] | None         # what the last fetch resolved for the app
+    sync_requested: bool
+    hard_refresh: bool
+    retries: int                          # the diff's consecutive transient failures so far
+
+
 class StaleWriterError(Exception):
     """A fenced write was refused: the writer no longer owns the app's lock."""
 
@@ -75,6 +92,18 @@ class AppStore:
             return False
         self.redis.hset(keys.APPS, name, doc)
         return True
+
+    def snapshot(self, name: str) -> AppSnapshot:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(keys.APPS, name)
+        pipe.hmget(keys.state(name), ["status", "operation"])
+        pipe.get(keys.source(name))
+        pipe.exists(keys.sync_request(name))
+        pipe.exists(keys.hard_refresh(name))
+        pipe.get(keys.diff_retry(name))
+        doc, (status, operation), source, requested, hard, retries = pipe.execute()
+        return AppSnapshot(_loads(doc), _loads(status) or {}, _loads(operation), _loads(source), bool(requested),
+                           bool(hard), int(retries or 0))
 
     def get_app(self, name: str) -> dict[str, Any] | None:
         raw = self.redis.hget(keys.APPS, name)
