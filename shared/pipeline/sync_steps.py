@@ -80,13 +80,14 @@ class _Ctx:
     cluster: Cluster | None = None
     desired: DesiredState | None = None
     app_options: SyncOptions = field(default_factory=SyncOptions)
+    doc: dict[str, Any] | None = None   # the Application as the step read it on entry (StepView)
 
     @property
     def chain(self) -> Chain:
         return Chain(self.token.app, self.token.encode())
 
     def load(self) -> None:
-        doc = self.svc.store.get_app(self.token.app)
+        doc, self.doc = self.doc or self.svc.store.get_app(self.token.app), None
         if doc is None:
             raise WaveCDError("the Application was deleted during the operation")
         self.app = Application.parse(doc)
@@ -136,8 +137,9 @@ def _run(svc: Services, token: LockToken, op_id: str, step: int, seq: int, stage
     errors."""
     if not svc.locks.renew(token):
         return StepOutcome("lock lost: another operation or a recovery owns the app now; stopping")
+    view = svc.store.step_view(token.app)
     try:
-        op = svc.store.current_operation(token.app)
+        op = Operation.load(view.operation)
     except ValidationError as exc:  # a damaged record: no step can go on from it
         svc.store.write(token, "operation", machine.unreadable(svc.store.operation(token.app) or {},
                                                                machine.unreadable_reason(exc), now=clock()))
@@ -150,9 +152,9 @@ def _run(svc: Services, token: LockToken, op_id: str, step: int, seq: int, stage
         return StepOutcome(stop)
     assert op is not None
     log_context.bind(operation=op_id, revision=op.revision)
-    ctx = _Ctx(svc, token, op, seq, clock)
+    ctx = _Ctx(svc, token, op, seq, clock, doc=view.doc)
     try:
-        if svc.store.terminate_requested(token.app):
+        if view.terminate:
             return _terminate(ctx)
         stop = machine.check_entry(op, op_id, seq, stage=stage, step=step)
         if stop is not None:

@@ -66,6 +66,16 @@ class AppSnapshot:
     retries: int                          # the diff's consecutive transient failures so far
 
 
+@dataclass(frozen=True, slots=True)
+class StepView:
+    """What an operation's step reads as it starts, in one round trip: the operation, whether a terminate
+    was asked for, and the Application."""
+
+    operation: dict[str, Any] | None
+    terminate: bool
+    doc: dict[str, Any] | None
+
+
 class StaleWriterError(Exception):
     """A fenced write was refused: the writer no longer owns the app's lock."""
 
@@ -104,6 +114,14 @@ class AppStore:
         doc, (status, operation), source, requested, hard, retries = pipe.execute()
         return AppSnapshot(_loads(doc), _loads(status) or {}, _loads(operation), _loads(source), bool(requested),
                            bool(hard), int(retries or 0))
+
+    def step_view(self, name: str) -> StepView:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(keys.state(name), "operation")
+        pipe.exists(keys.terminate(name))
+        pipe.hget(keys.APPS, name)
+        operation, terminate, doc = pipe.execute()
+        return StepView(_loads(operation), bool(terminate), _loads(doc))
 
     def get_app(self, name: str) -> dict[str, Any] | None:
         raw = self.redis.hget(keys.APPS, name)
