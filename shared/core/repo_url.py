@@ -8,6 +8,7 @@ URLs may carry credentials, which must never reach a log or a status: `redact_ur
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import urlsplit, urlunsplit
 
@@ -15,10 +16,12 @@ _SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:]+):(?P<path>(?!/
 _HOST_PREFIXES = ("ssh.", "altssh.")
 
 
+@functools.lru_cache(maxsize=8192)
 def normalize_repo_url(url: str) -> str:
     """A comparison key: `host/org/repo`, lower case, no scheme, user, port, `.git` or slashes.
 
-    `file://` URLs keep their path as is (case matters on disk) under the `file://` prefix.
+    `file://` URLs keep their path as is (case matters on disk) under the `file://` prefix. Memoized: every
+    webhook normalizes the URL of every app, and apps name few distinct repositories.
     """
     text = url.strip()
     if text.startswith("file://") or text.startswith("/"):

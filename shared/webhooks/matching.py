@@ -27,6 +27,7 @@ fingerprint) decides whether its desired state changed. The matched apps reach t
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Iterable
@@ -97,8 +98,10 @@ def revision_skip_reason(target_revision: str, event: PushEvent) -> str | None:
     return moved_elsewhere
 
 
+@functools.lru_cache(maxsize=16384)
 def _clean(path: str) -> str | None:
-    """A repository-relative path in normal form (`.` is the root); None when it leaves the repository."""
+    """A repository-relative path in normal form (`.` is the root); None when it leaves the repository.
+    Memoized: a webhook cleans every app's paths, which rarely change."""
     cleaned = posixpath.normpath(path.strip().lstrip("/") or ".")
     if cleaned == ".." or cleaned.startswith("../"):
         return None
