@@ -15,12 +15,12 @@ import os
 import threading
 import time
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from shared.cluster.kube_errors import UnknownKind
 from shared.core.errors import ConfigurationError, WaveCDError
 from shared.core.resources import ResourceKey
+from shared.core.thread_pools import thread_pool
 from shared.pipeline import project_catalog as catalog
 from shared.pipeline.project_catalog import ClusterSummary, ConnectionStatus, cluster_summary, repo_summary
 from shared.project.model import DEFAULT_PROJECT, KIND, AppProject, ProjectError, default_project
@@ -238,8 +238,8 @@ def refresh_declarative(svc: Services, *, force: bool = False) -> None:
 
 # -- connection status ------------------------------------------------------------------------------------
 
-_probes: dict[int, ThreadPoolExecutor] = {}
 _probing: set[str] = set()
+_probing_pid = [os.getpid()]
 
 
 def _probe_one(svc: Services, name: str) -> None:
@@ -268,11 +268,11 @@ def probe_clusters(svc: Services, names: list[str], *, force: bool = False) -> N
         names = [n for n in names if svc.redis.set(keys.catalog_probing(n), os.getpid(), nx=True,
                                                    ex=max(1, int(REFRESH_SECONDS)))]
     with _lock:
-        pool = _probes.get(os.getpid())
-        if pool is None:  # one pool per process: a forked worker child must not reuse its parent's
-            pool = _probes[os.getpid()] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wavecd-probe")
-            _probing.clear()  # probes in flight in the parent never finish here
+        if _probing_pid[0] != os.getpid():  # a forked worker child: the parent's probes never finish here
+            _probing_pid[0] = os.getpid()
+            _probing.clear()
         todo = [n for n in names if n not in _probing]
         _probing.update(todo)
+    pool = thread_pool("probe", 4)
     for name in todo:
         pool.submit(_probe_one, svc, name)

@@ -15,7 +15,6 @@ import contextvars
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -25,6 +24,7 @@ from shared.cluster.kube_errors import KubeInvalid
 from shared.core.errors import WaitingError, WaveCDError
 from shared.core.models import Application, RetryStrategy, parse_duration
 from shared.core.resources import WAVE_TIMEOUT_ANNOTATION, ResourceKey, annotation
+from shared.core.thread_pools import thread_pool
 from shared.core.tracking import check_ownership
 from shared.health import HealthStatusCode, assess
 from shared.operation import machine
@@ -265,11 +265,11 @@ def _apply_group(ctx: _Ctx, record: Step, group: list[StepObject], desired: Desi
     if len(group) == 1:
         error = _apply_object(ctx, record, group[0], desired)
         return [error] if error else []
-    with ThreadPoolExecutor(max_workers=min(APPLY_PARALLELISM, len(group))) as pool:
-        # Each request runs in a copy of this task's context, so logs and metrics still name the app.
-        futures = [pool.submit(contextvars.copy_context().run, _apply_object, ctx, record, item, desired)
-                   for item in group]
-        errors = [future.result() for future in futures]
+    pool = thread_pool("apply", APPLY_PARALLELISM)
+    # Each request runs in a copy of this task's context, so logs and metrics still name the app.
+    futures = [pool.submit(contextvars.copy_context().run, _apply_object, ctx, record, item, desired)
+               for item in group]
+    errors = [future.result() for future in futures]
     order = {(i.group, i.kind, i.namespace, i.name): n for n, i in enumerate(group)}
     results = ctx.op.sync_result.resources
     ours = [r for r in results if (r.group, r.kind, r.namespace, r.name) in order and r.sync_phase == record.phase]
