@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import socket
 import threading
@@ -133,6 +134,10 @@ class _Heartbeat:
 _heartbeat = _Heartbeat()
 
 
+# A Celery message's task id, in its headers (kombu's JSON; the body is base64, so nothing else matches).
+_TASK_ID = re.compile(rb'"id": *"([^"]+)"')
+
+
 def tasks_in_broker(client: Any, task_ids: Iterable[str]) -> set[str]:  # noqa: ANN401 - a redis.Redis
     """Which of these task ids the broker still holds: in a queue (any priority) or unacknowledged by a worker.
 
@@ -147,8 +152,11 @@ def tasks_in_broker(client: Any, task_ids: Iterable[str]) -> set[str]:  # noqa: 
         for step in Channel.priority_steps:
             pipe.lrange(f"{queue}{Channel.sep}{step}" if step else queue, 0, -1)
     pipe.hvals(Channel.unacked_key)
-    blobs = [raw for batch in pipe.execute() for raw in batch]
-    return {task_id for task_id in wanted if any(task_id.encode() in raw for raw in blobs)}
+    held: set[str] = set()
+    for batch in pipe.execute():
+        for raw in batch:  # a backlog may hold thousands: one pass over each, not one per wanted id
+            held.update(match.decode() for match in _TASK_ID.findall(raw))
+    return wanted & held
 
 
 class QoS(kombu_redis.QoS):
