@@ -15,6 +15,7 @@ import contextvars
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -269,7 +270,11 @@ def _apply_group(ctx: _Ctx, record: Step, group: list[StepObject], desired: Desi
     # Each request runs in a copy of this task's context, so logs and metrics still name the app.
     futures = [pool.submit(contextvars.copy_context().run, _apply_object, ctx, record, item, desired)
                for item in group]
-    errors = [future.result() for future in futures]
+    try:
+        errors = [future.result() for future in futures]
+    except BaseException:  # a time limit, say: nothing of this step goes on applying after the task ends
+        futures_wait(futures)
+        raise
     order = {(i.group, i.kind, i.namespace, i.name): n for n, i in enumerate(group)}
     results = ctx.op.sync_result.resources
     ours = [r for r in results if (r.group, r.kind, r.namespace, r.name) in order and r.sync_phase == record.phase]
