@@ -106,20 +106,18 @@ def _take_operation_field(svc: Services, cluster: Any, name: str, obj: dict[str,
 BrokerHolds = Callable[[Iterable[str]], set[str]]  # task ids -> those the broker still holds
 
 
-def _break_lost_handovers(svc: Services, now: float, broker_holds: BrokerHolds) -> list[str]:
-    """The apps whose chain handed over to a step the broker no longer holds: their lock goes now."""
+def _break_lost_handovers(svc: Services, now: float, broker_holds: BrokerHolds) -> None:
+    """The apps whose chain handed over to a step the broker no longer holds: their lock goes now (the
+    repair below then sees them running and unlocked)."""
     overdue = svc.locks.overdue_handovers(now - svc.settings.step_overdue_check)
     if not overdue:
-        return []
+        return
     held = broker_holds([h.task_id for h in overdue])
-    freed = []
     for handover in overdue:
         if handover.task_id not in held and svc.locks.break_handover(handover):
             log.warning("app %s: the step its operation handed over (task %s, due %.0f s ago) is in no queue "
                         "and with no worker: lost; resuming the operation", handover.token.app,
                         handover.task_id, now - handover.due)
-            freed.append(handover.token.app)
-    return freed
 
 
 def tick(svc: Services, now: float, broker_holds: BrokerHolds | None = None) -> TickResult:
